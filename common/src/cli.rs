@@ -1,0 +1,34 @@
+//! The command-line arguments every stage shares: `stageNN [OPTIONS] <PORT> <ROOT>`.
+//!
+//! A stage flattens [`CommonArgs`] into its own clap parser and adds only its own options, so
+//! `--help` reads the same from stage01 to stage06, with each stage's additions at the end.
+
+use clap::Args;
+use std::net::{IpAddr, Ipv6Addr};
+use std::path::PathBuf;
+
+/// Printed after every stage's `--help`: the limits a client runs into.
+pub const LIMITS_HELP: &str = "\
+Limits: request line 8 KiB (else 414), request head 16 KiB or 100 header fields (else 431);
+each limit is answered and the connection closed. Hidden files (.git, .env) are never served.";
+
+#[derive(Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// TCP port to listen on; 0 asks the OS for a free one (the startup line shows it)
+    pub port: u16,
+
+    /// The folder to serve; nothing outside it is ever sent
+    pub root: PathBuf,
+
+    /// Address to listen on; the default `::` accepts IPv6 and IPv4 both
+    #[arg(long, value_name = "ADDR", default_value_t = IpAddr::V6(Ipv6Addr::UNSPECIFIED))]
+    pub bind: IpAddr,
+
+    /// Append the access log (Combined Log Format) to FILE instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub access_log: Option<PathBuf>,
+
+    /// Write no access log at all
+    #[arg(long, short, conflicts_with = "access_log")]
+    pub quiet: bool,
+}

@@ -1,0 +1,351 @@
+//! Where one request ends and the next begins, on a connection that stays open.
+//!
+//! Keep-alive (stage02 on) means a second request may follow the first on the same bytes
+//! stream. Two things must then be exactly right: whether the connection stays open at all
+//! ([`connection_for`]), and where the first request's body ends ([`BodySkipper`]), since a
+//! static server ignores bodies but must still step over them. Get the second wrong and the
+//! body's bytes are read as the next request: the root of request smuggling.
+
+use crate::request::{BodyFraming, Request, Version};
+use crate::response::{Connection, Response};
+use crate::status::Status;
+
+/// The most body bytes we read just to throw away; a bigger body costs the client its
+/// connection instead of costing us the bandwidth.
+pub const MAX_DISCARD: u64 = 1024 * 1024;
+
+/// Longest chunk-size line (hex size plus extensions) we accept in a chunked body.
+const MAX_CHUNK_LINE: usize = 1024;
+
+// ANCHOR: connection_for
+/// Whether the connection stays open after `response`, and what the response says about it.
+///
+/// HTTP/1.1 stays open unless either side says `close`; HTTP/1.0 closes unless the client
+/// asked for `keep-alive`, which we then echo. A refused head, or a body too large to skip,
+/// closes it whatever was asked.
+pub fn connection_for(request: Option<&Request>, response: &Response) -> Connection {
+    let Some(request) = request else {
+        return Connection::Close;
+    };
+    let body_too_big = matches!(request.body, BodyFraming::Length(n) if n > MAX_DISCARD);
+    if response.close || body_too_big {
+        return Connection::Close;
+    }
+    match request.version {
+        Version::Http11 if request.connection_close => Connection::Close,
+        Version::Http11 => Connection::Default,
+        Version::Http10 if request.connection_keep_alive => Connection::KeepAlive,
+        Version::Http10 => Connection::Close,
+    }
+}
+// ANCHOR_END: connection_for
+
+/// Steps over a request body, whatever its framing, a buffer at a time.
+#[derive(Debug)]
+pub struct BodySkipper {
+    state: SkipState,
+    /// Body bytes skipped so far, checked against [`MAX_DISCARD`].
+    skipped: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SkipState {
+    /// This many bytes of body are still to come.
+    Remaining(u64),
+    /// Chunked: reading a chunk-size line; `len` bytes of it seen so far.
+    ChunkSize {
+        size: u64,
+        digits: usize,
+        in_extension: bool,
+        len: usize,
+    },
+    /// Chunked: this many bytes of chunk data are still to come, then CRLF.
+    ChunkData(u64),
+    /// Chunked: the CRLF after a chunk's data; `seen_cr` once the CR has passed.
+    ChunkEnd {
+        seen_cr: bool,
+    },
+    /// Chunked: trailer fields after the last chunk, until an empty line.
+    /// `line_len` counts the current line's bytes (excluding CR), `total` the trailer's.
+    Trailer {
+        line_len: usize,
+        total: usize,
+    },
+    Done,
+}
+
+/// The body could not be stepped over: the stage must close the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipError {
+    /// Chunked framing that does not parse.
+    Malformed,
+    /// More than [`MAX_DISCARD`] bytes.
+    TooLarge,
+}
+
+impl SkipError {
+    pub fn status(self) -> Status {
+        match self {
+            SkipError::Malformed => Status::BAD_REQUEST,
+            SkipError::TooLarge => Status::PAYLOAD_TOO_LARGE,
+        }
+    }
+}
+
+// ANCHOR: skipper
+impl BodySkipper {
+    pub fn new(framing: BodyFraming) -> BodySkipper {
+        let state = match framing {
+            BodyFraming::None | BodyFraming::Length(0) => SkipState::Done,
+            BodyFraming::Length(n) => SkipState::Remaining(n),
+            BodyFraming::Chunked => SkipState::ChunkSize {
+                size: 0,
+                digits: 0,
+                in_extension: false,
+                len: 0,
+            },
+        };
+        BodySkipper { state, skipped: 0 }
+    }
+
+    /// True once the whole body has been stepped over.
+    pub fn is_done(&self) -> bool {
+        self.state == SkipState::Done
+    }
+
+    /// Consumes body bytes from the start of `buf`, returning how many it used. Once
+    /// [`is_done`](Self::is_done), the rest of `buf` is the next request.
+    pub fn skip(&mut self, buf: &[u8]) -> Result<usize, SkipError> {
+        let mut used = 0;
+        while used < buf.len() && self.state != SkipState::Done {
+            used += self.step(&buf[used..])?;
+        }
+        Ok(used)
+    }
+    // ANCHOR_END: skipper
+
+    /// Advances the state machine over the start of `buf` (never empty); returns bytes used.
+    fn step(&mut self, buf: &[u8]) -> Result<usize, SkipError> {
+        match self.state {
+            SkipState::Remaining(n) | SkipState::ChunkData(n) => {
+                let take = n.min(buf.len() as u64);
+                self.skipped += take;
+                if self.skipped > MAX_DISCARD {
+                    return Err(SkipError::TooLarge);
+                }
+                let left = n - take;
+                self.state = match (self.state, left) {
+                    (SkipState::Remaining(_), 0) => SkipState::Done,
+                    (SkipState::Remaining(_), _) => SkipState::Remaining(left),
+                    (_, 0) => SkipState::ChunkEnd { seen_cr: false },
+                    (_, _) => SkipState::ChunkData(left),
+                };
+                Ok(take as usize)
+            }
+            SkipState::ChunkSize {
+                size,
+                digits,
+                in_extension,
+                len,
+            } => {
+                let byte = buf[0];
+                if len >= MAX_CHUNK_LINE {
+                    return Err(SkipError::Malformed);
+                }
+                let len = len + 1;
+                self.state = match byte {
+                    b'\n' if digits == 0 => return Err(SkipError::Malformed),
+                    b'\n' if size == 0 => SkipState::Trailer {
+                        line_len: 0,
+                        total: 0,
+                    },
+                    b'\n' => SkipState::ChunkData(size),
+                    b'\r' => SkipState::ChunkSize {
+                        size,
+                        digits,
+                        in_extension,
+                        len,
+                    },
+                    // Chunk extensions (`;name=value`) carry nothing we use: step over them.
+                    _ if in_extension => SkipState::ChunkSize {
+                        size,
+                        digits,
+                        in_extension,
+                        len,
+                    },
+                    b';' | b' ' | b'\t' if digits > 0 => SkipState::ChunkSize {
+                        size,
+                        digits,
+                        in_extension: true,
+                        len,
+                    },
+                    _ => {
+                        let digit = (byte as char).to_digit(16).ok_or(SkipError::Malformed)?;
+                        // 16 hex digits fill a u64; more would overflow (a smuggling trick).
+                        if digits >= 16 {
+                            return Err(SkipError::Malformed);
+                        }
+                        SkipState::ChunkSize {
+                            size: size * 16 + u64::from(digit),
+                            digits: digits + 1,
+                            in_extension,
+                            len,
+                        }
+                    }
+                };
+                Ok(1)
+            }
+            SkipState::ChunkEnd { seen_cr } => {
+                self.state = match (buf[0], seen_cr) {
+                    (b'\r', false) => SkipState::ChunkEnd { seen_cr: true },
+                    (b'\n', _) => SkipState::ChunkSize {
+                        size: 0,
+                        digits: 0,
+                        in_extension: false,
+                        len: 0,
+                    },
+                    _ => return Err(SkipError::Malformed),
+                };
+                Ok(1)
+            }
+            SkipState::Trailer { line_len, total } => {
+                if total >= crate::request::MAX_HEAD {
+                    return Err(SkipError::TooLarge);
+                }
+                self.state = match buf[0] {
+                    b'\n' if line_len == 0 => SkipState::Done,
+                    b'\n' => SkipState::Trailer {
+                        line_len: 0,
+                        total: total + 1,
+                    },
+                    b'\r' => SkipState::Trailer {
+                        line_len,
+                        total: total + 1,
+                    },
+                    _ => SkipState::Trailer {
+                        line_len: line_len + 1,
+                        total: total + 1,
+                    },
+                };
+                Ok(1)
+            }
+            SkipState::Done => Ok(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{parse_head, Parsed};
+
+    fn request(raw: &str) -> Request {
+        match parse_head(raw.as_bytes()) {
+            Parsed::Complete(request, _) => request,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn ok() -> Response {
+        Response::error(Status::OK)
+    }
+
+    #[test]
+    fn persistence_by_version_and_connection_field() {
+        let decide = |raw: &str| connection_for(Some(&request(raw)), &ok());
+        assert_eq!(
+            decide("GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Connection::Default
+        );
+        assert_eq!(
+            decide("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+            Connection::Close
+        );
+        assert_eq!(decide("GET / HTTP/1.0\r\n\r\n"), Connection::Close);
+        assert_eq!(
+            decide("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
+            Connection::KeepAlive
+        );
+        assert_eq!(
+            decide("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\n\r\n"),
+            Connection::Close
+        );
+        assert_eq!(connection_for(None, &ok()), Connection::Close);
+        let refused = Response::refuse(Status::BAD_REQUEST);
+        assert_eq!(
+            connection_for(
+                Some(&request("GET / HTTP/1.1\r\nHost: a\r\n\r\n")),
+                &refused
+            ),
+            Connection::Close
+        );
+    }
+
+    /// Feeds `body` to a skipper in pieces of `step` bytes; returns bytes used when done.
+    fn skip_in_pieces(framing: BodyFraming, body: &[u8], step: usize) -> Result<usize, SkipError> {
+        let mut skipper = BodySkipper::new(framing);
+        let mut used = 0;
+        while !skipper.is_done() {
+            let end = (used + step).min(body.len());
+            assert!(used < end, "ran out of input before the body ended");
+            used += skipper.skip(&body[used..end])?;
+        }
+        Ok(used)
+    }
+
+    #[test]
+    fn content_length_bodies_end_exactly() {
+        for step in [1, 3, 100] {
+            assert_eq!(
+                skip_in_pieces(BodyFraming::Length(5), b"helloGET /", step),
+                Ok(5)
+            );
+        }
+        assert!(BodySkipper::new(BodyFraming::None).is_done());
+    }
+
+    #[test]
+    fn chunked_bodies_end_after_the_trailer() {
+        let body = b"5\r\nhello\r\n1A;ext=1\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Trailer: 1\r\n\r\nNEXT";
+        for step in [1, 2, 7, 1000] {
+            assert_eq!(
+                skip_in_pieces(BodyFraming::Chunked, body, step),
+                Ok(body.len() - 4),
+                "step {step}"
+            );
+        }
+        assert_eq!(skip_in_pieces(BodyFraming::Chunked, b"0\r\n\r\n", 1), Ok(5));
+        assert_eq!(skip_in_pieces(BodyFraming::Chunked, b"0\n\n", 1), Ok(3));
+    }
+
+    #[test]
+    fn malformed_chunked_is_an_error() {
+        for body in [
+            &b"x\r\n"[..],
+            b"\r\n",
+            b"5\r\nhelloXX",
+            b"-1\r\n",
+            b"11111111111111111\r\n",
+        ] {
+            let mut padded = body.to_vec();
+            padded.extend_from_slice(&[b'\n'; 64]);
+            assert_eq!(
+                skip_in_pieces(BodyFraming::Chunked, &padded, 1),
+                Err(SkipError::Malformed),
+                "{body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bodies_past_the_discard_limit_are_refused() {
+        let big = vec![b'a'; MAX_DISCARD as usize + 10];
+        let mut skipper = BodySkipper::new(BodyFraming::Length(big.len() as u64));
+        assert_eq!(skipper.skip(&big), Err(SkipError::TooLarge));
+        let mut chunked = format!("{:x}\r\n", big.len()).into_bytes();
+        chunked.extend_from_slice(&big);
+        let mut skipper = BodySkipper::new(BodyFraming::Chunked);
+        assert_eq!(skipper.skip(&chunked), Err(SkipError::TooLarge));
+        assert_eq!(SkipError::TooLarge.status(), Status::PAYLOAD_TOO_LARGE);
+    }
+}

@@ -1,0 +1,28 @@
+//! `common`: the HTTP toolbox every stage of the workbook shares.
+//!
+//! Sans-IO by design: parsing, path resolution, conditional logic and response building take
+//! bytes and values and return values, never touching a socket, thread or clock they were not
+//! given. That is what lets a blocking server, a thread pool and an epoll loop share every
+//! line of it, and what lets it be tested with plain byte strings. The one exception is
+//! [`setup`], the start-up edge (binding, opening the log), kept apart and named for it.
+
+pub mod cli;
+pub mod conditional;
+pub mod framing;
+pub mod log;
+pub mod mime;
+pub mod path;
+pub mod request;
+pub mod response;
+pub mod setup;
+pub mod site;
+pub mod status;
+
+pub use cli::CommonArgs;
+pub use framing::{connection_for, BodySkipper};
+pub use log::LogEntry;
+pub use request::{parse_head, BodyFraming, Method, Parsed, Request, Version};
+pub use response::{Body, Connection, DateCache, FileBody, Response};
+pub use setup::AccessLog;
+pub use site::Site;
+pub use status::Status;
