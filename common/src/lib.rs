@@ -6,6 +6,7 @@
 //! line of it, and what lets it be tested with plain byte strings. The one exception is
 //! [`setup`], the start-up edge (binding, opening the log), kept apart and named for it.
 
+pub mod blocking;
 pub mod cli;
 pub mod conditional;
 pub mod framing;

@@ -109,6 +109,8 @@ pub struct Request {
 }
 
 /// What [`parse_head`] made of the bytes it was given.
+// Returned and matched at once, never stored: boxing the big variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Parsed {
     /// A whole head: the request, and how many bytes of the buffer it used.
@@ -163,7 +165,9 @@ pub fn parse_head(buf: &[u8]) -> Parsed {
 fn version_error(buf: &[u8]) -> Status {
     let line = buf.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let Some(version) = line.rsplit(|&b| b == b' ').next() else {
+    // Exactly `method SP target SP version`: otherwise the line is garbage, whatever it ends with.
+    let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    let [_, _, version] = parts[..] else {
         return Status::BAD_REQUEST;
     };
     let Some(number) = version.strip_prefix(b"HTTP/") else {
@@ -485,6 +489,7 @@ mod tests {
         assert_eq!(invalid(b"GET / HTTP/x.y\r\n\r\n"), Status::BAD_REQUEST);
         assert_eq!(invalid(b"GET / FTP/1.0\r\n\r\n"), Status::BAD_REQUEST);
         assert_eq!(invalid(b"GET /\r\n\r\n"), Status::BAD_REQUEST);
+        assert_eq!(invalid(b"GET /a b HTTP/1.0\r\n\r\n"), Status::BAD_REQUEST);
     }
 
     #[test]

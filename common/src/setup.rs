@@ -12,6 +12,16 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
 use std::sync::Mutex;
 
+/// Runs a stage's `main` body; on error prints one line, `stageNN: error: ...`, and exits 1.
+/// (Returning the error from `main` would print its Debug form, with a backtrace when
+/// RUST_BACKTRACE is set: not what a person who mistyped a folder name needs.)
+pub fn run_or_exit(stage: &str, run: impl FnOnce() -> Result<(), String>) {
+    if let Err(message) = run() {
+        eprintln!("{stage}: error: {message}");
+        std::process::exit(1);
+    }
+}
+
 /// Checks that ROOT exists and is a directory we can list.
 pub fn check_root(root: &Path) -> Result<(), String> {
     match std::fs::metadata(root) {

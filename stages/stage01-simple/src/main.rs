@@ -6,7 +6,6 @@
 //! when any of those fails. Its weakness is the lesson of the next stages: while one client is
 //! being served (or is dawdling), every other client waits.
 
-use anyhow::{anyhow, Result};
 use clap::Parser;
 use common::{
     AccessLog, Body, CommonArgs, Connection, DateCache, LogEntry, Parsed, Response, Site, Version,
@@ -27,19 +26,20 @@ struct Args {
 /// on it. Without this, one silent client would stall the server forever (try it with `nc`).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn main() -> Result<()> {
+fn main() {
     let args = Args::parse();
-    common::setup::check_root(&args.common.root).map_err(|e| anyhow!(e))?;
-    let site = Site::new(&args.common.root).map_err(|e| anyhow!("cannot use ROOT: {e}"))?;
-    let log = AccessLog::open(&args.common).map_err(|e| anyhow!(e))?;
-    let listener =
-        common::setup::bind(args.common.bind, args.common.port).map_err(|e| anyhow!(e))?;
-    println!(
-        "{}",
-        common::setup::startup_line("stage01", &args.common, &listener, "http")
-    );
-    serve(&listener, &site, &log);
-    Ok(())
+    common::setup::run_or_exit("stage01", || {
+        common::setup::check_root(&args.common.root)?;
+        let site = Site::new(&args.common.root).map_err(|e| format!("cannot use ROOT: {e}"))?;
+        let log = AccessLog::open(&args.common)?;
+        let listener = common::setup::bind(args.common.bind, args.common.port)?;
+        println!(
+            "{}",
+            common::setup::startup_line("stage01", &args.common, &listener, "http")
+        );
+        serve(&listener, &site, &log);
+        Ok(())
+    });
 }
 
 // ANCHOR: accept_loop
@@ -94,6 +94,7 @@ fn handle(
     stream.write_all(&head)?;
     let sent = write_body(&mut stream, response.body)?;
     log_exchange(log, peer, request.as_ref(), response.status, sent);
+    common::blocking::lingering_close(&mut stream);
     Ok(())
 }
 // ANCHOR_END: handle

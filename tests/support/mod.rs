@@ -1,0 +1,530 @@
+//! The test harness: build a stage's binary, give it a known folder to serve, start it on a
+//! free port, and talk to it byte by byte over real sockets.
+//!
+//! `cargo test` does not build other packages' binaries, so [`binary`] runs `cargo build -p`
+//! once per stage per test binary. Each test starts its own server (a few milliseconds), so
+//! tests run in parallel without sharing state, and a crash is pinned on the test that caused it.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long a client waits for any one read before the test fails (never hang a test run).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A stage under test: its package name, and the shared behaviours it does not claim.
+#[derive(Clone, Copy, Debug)]
+pub struct Stage {
+    pub name: &'static str,
+    /// (behaviour, why this stage skips it): printed when the test runs, never silent.
+    pub skips: &'static [(&'static str, &'static str)],
+}
+
+impl Stage {
+    pub const fn new(name: &'static str) -> Stage {
+        Stage { name, skips: &[] }
+    }
+
+    pub const fn skipping(self, skips: &'static [(&'static str, &'static str)]) -> Stage {
+        Stage { skips, ..self }
+    }
+
+    /// Runs one shared behaviour against this stage, unless the stage declared it skipped.
+    pub fn run(&self, behaviour: &str, test: fn(&Stage)) {
+        match self.skips.iter().find(|(name, _)| *name == behaviour) {
+            Some((_, why)) => eprintln!("{}: skipping {behaviour}: {why}", self.name),
+            None => test(self),
+        }
+    }
+
+    /// Starts this stage on the fixture root with the default options.
+    pub fn start(&self) -> Server {
+        self.start_with(&[])
+    }
+
+    /// Starts this stage on the fixture root with extra command-line options.
+    pub fn start_with(&self, extra: &[&str]) -> Server {
+        Server::start(self.name, &fixture().root, extra)
+    }
+}
+
+/// Path of a stage's binary, built once per test process.
+pub fn binary(stage: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = built.get(stage) {
+        return path.clone();
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "-p", stage])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build -p {stage} failed");
+    // The test executable lives in target/<profile>/deps; the binaries one level up.
+    let exe = std::env::current_exe().expect("current exe");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join(stage);
+    assert!(path.exists(), "{} was not built", path.display());
+    built.insert(stage.to_string(), path.clone());
+    path
+}
+
+/// A running server process, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub log_path: PathBuf,
+    stderr: std::sync::Arc<Mutex<String>>,
+}
+
+impl Server {
+    pub fn start(stage: &str, root: &Path, extra: &[&str]) -> Server {
+        let log_path = scratch_dir().join(format!("access-{}.log", unique()));
+        let mut child = Command::new(binary(stage))
+            .arg("0")
+            .arg(root)
+            .arg("--access-log")
+            .arg(&log_path)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn stage");
+        // The startup line is the readiness signal: the socket is listening once it is out.
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read startup line");
+        let port = parse_port(&line).unwrap_or_else(|| {
+            let _ = child.kill();
+            let mut err = String::new();
+            let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+            panic!("{stage} printed no startup line: {line:?}; stderr: {err}")
+        });
+        // Keep draining both pipes so the server never blocks writing to them.
+        std::thread::spawn(move || io::copy(&mut stdout, &mut io::sink()));
+        let stderr = std::sync::Arc::new(Mutex::new(String::new()));
+        let mut err_pipe = child.stderr.take().expect("stderr");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Server {
+            child,
+            port,
+            log_path,
+            stderr,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A new plain TCP client connected to the server over IPv4 loopback.
+    pub fn connect(&self) -> Client {
+        Client::connect(("127.0.0.1", self.port))
+    }
+
+    /// A client over IPv6 loopback.
+    pub fn connect_v6(&self) -> Client {
+        Client::connect(("::1", self.port))
+    }
+
+    /// One request on a fresh connection; returns the response.
+    pub fn request(&self, raw: &str) -> HttpResponse {
+        let mut client = self.connect();
+        client.send(raw.as_bytes());
+        client.response_for(raw)
+    }
+
+    /// `GET path` as HTTP/1.0 on a fresh connection.
+    pub fn get(&self, path: &str) -> HttpResponse {
+        self.request(&format!("GET {path} HTTP/1.0\r\n\r\n"))
+    }
+
+    /// Descriptors the server process holds open right now.
+    pub fn open_fds(&self) -> usize {
+        fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, |d| d.count())
+    }
+
+    /// Threads in the server process right now.
+    pub fn threads(&self) -> usize {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The access log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// What the server has written to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Panics if the process has exited (a crash is a failure whatever the test asserted).
+    pub fn assert_alive(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("server exited with {status}; stderr: {}", self.stderr());
+        }
+    }
+
+    /// Polls until `condition` holds or `limit` passes; returns whether it held.
+    pub fn wait_for(&self, limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if condition() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        condition()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn parse_port(line: &str) -> Option<u16> {
+    let after = line.split("://").nth(1)?;
+    let host_port = after.split('/').next()?;
+    host_port.rsplit(':').next()?.parse().ok()
+}
+
+/// A client that speaks raw bytes: nothing is added, fixed or reordered.
+pub struct Client {
+    pub stream: TcpStream,
+    /// Bytes read past the end of the last response (the start of the next one).
+    pending: Vec<u8>,
+}
+
+impl Client {
+    pub fn connect(addr: impl std::net::ToSocketAddrs) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect to server");
+        stream
+            .set_read_timeout(Some(READ_TIMEOUT))
+            .expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        Client {
+            stream,
+            pending: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send request bytes");
+    }
+
+    /// Sends `bytes` in pieces of `size`, pausing briefly between them so they arrive as
+    /// separate segments (a drip, not a burst).
+    pub fn send_in_pieces(&mut self, bytes: &[u8], size: usize, pause: Duration) {
+        for piece in bytes.chunks(size) {
+            self.send(piece);
+            std::thread::sleep(pause);
+        }
+    }
+
+    /// Reads one response; `head_request` says whether it answers a HEAD (no body follows).
+    pub fn response(&mut self, head_request: bool) -> HttpResponse {
+        self.try_response(head_request).expect("read a response")
+    }
+
+    /// Reads the response to `raw` (a HEAD request gets no body).
+    pub fn response_for(&mut self, raw: &str) -> HttpResponse {
+        self.response(raw.starts_with("HEAD "))
+    }
+
+    /// Reads one response, or says why none came.
+    pub fn try_response(&mut self, head_request: bool) -> io::Result<HttpResponse> {
+        let head_end = loop {
+            if let Some(end) = find(&self.pending, b"\r\n\r\n") {
+                break end + 4;
+            }
+            if self.fill()? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("closed after {:?}", String::from_utf8_lossy(&self.pending)),
+                ));
+            }
+        };
+        let head = String::from_utf8(self.pending[..head_end].to_vec())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "non-UTF-8 head"))?;
+        self.pending.drain(..head_end);
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or_default().to_string();
+        let status = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers: Vec<(String, String)> = lines
+            .filter(|l| !l.is_empty())
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.to_string(), v.trim().to_string()))
+            .collect();
+        let mut response = HttpResponse {
+            status_line,
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        let bodiless =
+            head_request || status == 304 || status == 204 || (100..200).contains(&status);
+        if !bodiless {
+            match response
+                .header("content-length")
+                .map(|l| l.parse::<usize>())
+            {
+                Some(Ok(len)) => {
+                    while self.pending.len() < len {
+                        if self.fill()? == 0 {
+                            return Err(io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                "body cut short",
+                            ));
+                        }
+                    }
+                    response.body = self.pending.drain(..len).collect();
+                }
+                Some(Err(_)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "bad Content-Length",
+                    ))
+                }
+                None => {
+                    while self.fill()? > 0 {}
+                    response.body = std::mem::take(&mut self.pending);
+                }
+            }
+        }
+        Ok(response)
+    }
+
+    fn fill(&mut self) -> io::Result<usize> {
+        let mut buf = [0u8; 64 * 1024];
+        let n = self.stream.read(&mut buf)?;
+        self.pending.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    /// True when the server has closed the connection (EOF or reset) with nothing more sent.
+    pub fn is_closed(&mut self) -> bool {
+        if !self.pending.is_empty() {
+            return false;
+        }
+        match self.fill() {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+            ),
+        }
+    }
+
+    /// Everything until the server closes the connection.
+    pub fn read_to_end(&mut self) -> Vec<u8> {
+        while let Ok(n) = self.fill() {
+            if n == 0 {
+                break;
+            }
+        }
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Hangs up at once with a TCP reset instead of a polite FIN (SO_LINGER 0).
+    pub fn reset(self) {
+        let socket = socket2::SockRef::from(&self.stream);
+        let _ = socket.set_linger(Some(Duration::ZERO));
+        drop(self);
+    }
+
+    /// Closes our sending side only: the server sees EOF but may still answer.
+    pub fn half_close(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+    }
+}
+
+/// A parsed response, as the client saw it.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status_line: String,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The value of a header field, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn unique() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn scratch_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("workbook-tests");
+    fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// The folder every stage serves in tests: known files with known bytes, plus the traps a
+/// server must not fall into (hidden files, symlinks out of the root, a FIFO).
+pub struct Fixture {
+    pub root: PathBuf,
+    pub outside: PathBuf,
+}
+
+/// Every MIME case the tests check: (file name, bytes, expected Content-Type).
+pub const TYPED_FILES: &[(&str, &[u8], &str)] = &[
+    (
+        "index.html",
+        b"<!doctype html><title>home</title><h1>Home</h1>\n",
+        "text/html; charset=utf-8",
+    ),
+    (
+        "style.css",
+        b"body { color: #222; }\n",
+        "text/css; charset=utf-8",
+    ),
+    (
+        "app.js",
+        b"console.log('hi');\n",
+        "text/javascript; charset=utf-8",
+    ),
+    ("data.json", b"{\"ok\": true}\n", "application/json"),
+    (
+        "notes.txt",
+        "plain text, naïve → UTF-8\n".as_bytes(),
+        "text/plain; charset=utf-8",
+    ),
+    ("pic.jpg", b"\xff\xd8\xff\xe0 fake jpeg", "image/jpeg"),
+    ("pic.jpeg", b"\xff\xd8\xff\xe0 fake jpeg 2", "image/jpeg"),
+    ("pic.png", b"\x89PNG\r\n\x1a\n fake png", "image/png"),
+    ("pic.gif", b"GIF89a fake", "image/gif"),
+    (
+        "pic.svg",
+        b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+        "image/svg+xml",
+    ),
+    ("favicon.ico", b"\x00\x00\x01\x00 fake ico", "image/x-icon"),
+    ("pic.webp", b"RIFF fake webp", "image/webp"),
+    ("clip.mp4", b"\x00\x00\x00\x18ftypmp42 fake", "video/mp4"),
+    ("clip.webm", b"\x1a\x45\xdf\xa3 fake", "video/webm"),
+    ("song.mp3", b"ID3 fake", "audio/mpeg"),
+    ("mod.wasm", b"\x00asm\x01\x00\x00\x00", "application/wasm"),
+    ("doc.pdf", b"%PDF-1.4 fake", "application/pdf"),
+    ("font.woff2", b"wOF2 fake", "font/woff2"),
+    ("blob.xyz", b"unknown bytes", "application/octet-stream"),
+];
+
+/// Size of `big.bin`, the file that must arrive intact.
+pub const BIG_LEN: usize = 10 * 1024 * 1024;
+
+/// The deterministic content of `big.bin`: not all zeros, so a misplaced chunk shows.
+pub fn big_content() -> Vec<u8> {
+    (0..BIG_LEN)
+        .map(|i| (i % 251) as u8 ^ (i / 65_536) as u8)
+        .collect()
+}
+
+pub const SECRET: &str = "TOP SECRET: outside the root\n";
+pub const DOCS_INDEX: &str = "<!doctype html><title>docs</title><h1>Docs</h1>\n";
+
+/// The fixture, made once per test process.
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let base = scratch_dir().join(format!("fixture-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let root = base.join("root");
+        let outside = base.join("outside");
+        for dir in ["docs", "empty-dir", ".git", ".well-known", "sub dir"] {
+            fs::create_dir_all(root.join(dir)).expect("mkdir");
+        }
+        fs::create_dir_all(&outside).expect("mkdir");
+        for (name, bytes, _) in TYPED_FILES {
+            fs::write(root.join(name), bytes).expect("write");
+        }
+        fs::write(root.join("docs/index.html"), DOCS_INDEX).expect("write");
+        fs::write(root.join("docs/page.txt"), "a page in docs\n").expect("write");
+        fs::write(root.join("with space.txt"), "spaces work\n").expect("write");
+        fs::write(root.join("sub dir/inner.txt"), "inner\n").expect("write");
+        fs::write(root.join("café.txt"), "utf-8 name\n").expect("write");
+        fs::write(root.join("empty.txt"), "").expect("write");
+        fs::write(root.join(".env"), "PASSWORD=hunter2\n").expect("write");
+        fs::write(root.join(".git/config"), "[core]\n").expect("write");
+        fs::write(
+            root.join(".well-known/security.txt"),
+            "Contact: mailto:a@example.com\n",
+        )
+        .expect("write");
+        fs::write(root.join("big.bin"), big_content()).expect("write");
+        fs::write(outside.join("secret.txt"), SECRET).expect("write");
+        std::os::unix::fs::symlink(outside.join("secret.txt"), root.join("link-out.txt"))
+            .expect("symlink");
+        std::os::unix::fs::symlink(&outside, root.join("link-dir")).expect("symlink");
+        std::os::unix::fs::symlink(root.join("notes.txt"), root.join("link-in.txt"))
+            .expect("symlink");
+        let fifo = Command::new("mkfifo").arg(root.join("fifo")).status();
+        assert!(fifo.is_ok_and(|s| s.success()), "mkfifo");
+        Fixture { root, outside }
+    })
+}
