@@ -15,6 +15,7 @@ traversal_behaviours!(crate::STAGE);
 limits_behaviours!(crate::STAGE);
 resilience_behaviours!(crate::STAGE);
 cli_behaviours!(crate::STAGE);
+hostile_behaviours!(crate::STAGE);
 
 /// stage01 answers in HTTP/1.0 and closes after every response, whatever the client asked.
 #[test]

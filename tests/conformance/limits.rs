@@ -24,6 +24,8 @@ fn assert_refused_then_serving(stage: &Stage, request: &[u8], status: u16) {
     let response = client.response(false);
     assert_eq!(response.status, status);
     assert!(client.is_closed(), "a {status} closes the connection");
+    // Hang up as a browser would; stage01 lingers until we do before taking the next client.
+    drop(client);
     server.assert_alive();
     assert_eq!(
         server.get("/style.css").status,

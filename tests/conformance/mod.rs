@@ -6,6 +6,7 @@
 //! `#[test]` per behaviour. Stage N claims what stage N-1 did, plus its own groups.
 
 pub mod cli;
+pub mod hostile;
 pub mod http10;
 pub mod limits;
 pub mod resilience;
