@@ -6,6 +6,8 @@
 //! line of it, and what lets it be tested with plain byte strings. The one exception is
 //! [`setup`], the start-up edge (binding, opening the log), kept apart and named for it.
 
+#[cfg(feature = "auth")]
+pub mod auth;
 pub mod blocking;
 pub mod cli;
 pub mod conditional;
@@ -13,6 +15,7 @@ pub mod framing;
 pub mod log;
 pub mod mime;
 pub mod path;
+pub mod range;
 pub mod request;
 pub mod response;
 pub mod setup;

@@ -1,0 +1,235 @@
+//! HTTP Basic authentication (RFC 7617): who may read this site (stage06, over TLS).
+//!
+//! The client sends `Authorization: Basic base64(user:password)` with every request; there is
+//! no session. Users come from an htpasswd file (bcrypt lines, as `htpasswd -B` writes them)
+//! or from `--auth USER:PASS` on the command line. Checking is careful in three ways: every
+//! failure looks the same to the client, comparisons take the same time whatever matches,
+//! and the slow bcrypt check runs once per distinct good credential, not once per request.
+
+use base64::Engine;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// How a user's password is stored.
+#[derive(Clone)]
+enum Secret {
+    /// From `--auth USER:PASS` (demos only: it is visible in `ps`).
+    Plain(Vec<u8>),
+    /// A bcrypt hash from an htpasswd file (`$2y$...`, `$2b$...`, `$2a$...`).
+    Bcrypt(String),
+}
+
+/// The users allowed in, and a small cache of credentials already verified.
+pub struct Users {
+    users: HashMap<String, Secret>,
+    /// Authorization values that passed a bcrypt check, so the next request with the same
+    /// header costs a lookup, not ~50 ms of deliberately slow hashing.
+    verified: Mutex<HashMap<String, String>>,
+}
+
+/// Most verified credentials remembered at once (cleared when full: bounded memory).
+const MAX_VERIFIED: usize = 1024;
+
+impl Users {
+    pub fn new() -> Users {
+        Users {
+            users: HashMap::new(),
+            verified: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// True when no user is configured (the site is public).
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// Adds a user from a `USER:PASS` argument.
+    pub fn add_plain(&mut self, user_pass: &str) -> Result<(), String> {
+        let (user, pass) = user_pass
+            .split_once(':')
+            .filter(|(user, _)| !user.is_empty())
+            .ok_or_else(|| format!("--auth wants USER:PASS, got {user_pass:?}"))?;
+        self.users
+            .insert(user.to_string(), Secret::Plain(pass.as_bytes().to_vec()));
+        Ok(())
+    }
+
+    /// Adds every `user:hash` line of an htpasswd file's text. Only bcrypt hashes are
+    /// accepted: the other formats htpasswd can write (MD5-crypt, SHA1, crypt) are weak.
+    pub fn add_htpasswd(&mut self, text: &str, file: &str) -> Result<(), String> {
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (user, hash) = line
+                .split_once(':')
+                .ok_or_else(|| format!("{file} line {}: expected user:hash", number + 1))?;
+            if !["$2y$", "$2b$", "$2a$"]
+                .iter()
+                .any(|prefix| hash.starts_with(prefix))
+            {
+                return Err(format!(
+                    "{file} line {}: user {user:?} has no bcrypt hash (create it with htpasswd -B)",
+                    number + 1
+                ));
+            }
+            self.users
+                .insert(user.to_string(), Secret::Bcrypt(hash.to_string()));
+        }
+        Ok(())
+    }
+
+    // ANCHOR: check
+    /// The user an `Authorization` header proves, or `None` (missing, malformed, other
+    /// scheme, unknown user, wrong password: all the same to the client, a 401).
+    pub fn check(&self, authorization: Option<&str>) -> Option<String> {
+        let header = authorization?.trim();
+        let (scheme, encoded) = header.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return None;
+        }
+        let encoded = encoded.trim();
+        if let Some(user) = self.verified.lock().ok()?.get(encoded) {
+            return Some(user.clone());
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()?;
+        let decoded = String::from_utf8(decoded).ok()?;
+        let (user, password) = decoded.split_once(':')?;
+        let ok = match self.users.get(user) {
+            Some(Secret::Plain(expected)) => constant_time_eq(password.as_bytes(), expected),
+            Some(Secret::Bcrypt(hash)) => bcrypt::verify(password, hash).unwrap_or(false),
+            None => {
+                // Spend the time a real check would (against some real user's hash, same
+                // cost), then fail: usernames cannot be probed by timing.
+                let some_hash = self.users.values().find_map(|secret| match secret {
+                    Secret::Bcrypt(hash) => Some(hash),
+                    Secret::Plain(_) => None,
+                });
+                if let Some(hash) = some_hash {
+                    let _ = bcrypt::verify(password, hash);
+                }
+                false
+            }
+        };
+        if !ok {
+            return None;
+        }
+        if let Some(Secret::Bcrypt(_)) = self.users.get(user) {
+            if let Ok(mut verified) = self.verified.lock() {
+                if verified.len() >= MAX_VERIFIED {
+                    verified.clear();
+                }
+                verified.insert(encoded.to_string(), user.to_string());
+            }
+        }
+        Some(user.to_string())
+    }
+    // ANCHOR_END: check
+}
+
+impl Default for Users {
+    fn default() -> Users {
+        Users::new()
+    }
+}
+
+/// The `WWW-Authenticate` value that asks for Basic credentials in `realm`.
+pub fn challenge(realm: &str) -> String {
+    let realm: String = realm
+        .chars()
+        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .collect();
+    format!("Basic realm=\"{realm}\", charset=\"UTF-8\"")
+}
+
+/// Compares two byte strings in time that depends only on their lengths, not on where they
+/// first differ, so a wrong password's timing says nothing about how close it was.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut difference = u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        difference |= x ^ y;
+    }
+    std::hint::black_box(difference) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(user_pass: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(user_pass)
+        )
+    }
+
+    #[test]
+    fn plain_users_from_the_command_line() {
+        let mut users = Users::new();
+        users.add_plain("alice:s3cret:with:colons").expect("add");
+        assert_eq!(
+            users.check(Some(&basic("alice:s3cret:with:colons"))),
+            Some("alice".into())
+        );
+        assert_eq!(users.check(Some(&basic("alice:wrong"))), None);
+        assert!(users.add_plain("nocolon").is_err());
+        assert!(users.add_plain(":pass").is_err());
+    }
+
+    #[test]
+    fn malformed_credentials_are_refused() {
+        let mut users = Users::new();
+        users.add_plain("alice:pw").expect("add");
+        let bad = [
+            None,
+            Some("Basic"),
+            Some("Basic !!!notbase64"),
+            Some("Bearer abc"),
+            Some("Digest username=\"alice\""),
+            Some("Basic YWxpY2Vwdw=="), // "alicepw": no colon
+            Some("Basic /w=="),         // 0xff: not UTF-8
+        ];
+        for header in bad {
+            assert_eq!(users.check(header), None, "{header:?}");
+        }
+        let lower = basic("alice:pw").replace("Basic", "basic");
+        assert_eq!(users.check(Some(&lower)), Some("alice".into()));
+    }
+
+    #[test]
+    fn htpasswd_bcrypt_lines() {
+        let hash = bcrypt::hash("hunter2", 4)
+            .expect("hash")
+            .replacen("$2b$", "$2y$", 1);
+        let mut users = Users::new();
+        users
+            .add_htpasswd(&format!("# comment\nbob:{hash}\n"), "test")
+            .expect("parse");
+        assert_eq!(users.check(Some(&basic("bob:hunter2"))), Some("bob".into()));
+        // The second check is served from the verified cache.
+        assert_eq!(users.check(Some(&basic("bob:hunter2"))), Some("bob".into()));
+        assert_eq!(users.check(Some(&basic("bob:hunter3"))), None);
+        assert_eq!(users.check(Some(&basic("nobody:hunter2"))), None);
+        let md5 = users
+            .add_htpasswd("carol:$apr1$abc$def\n", "test")
+            .expect_err("md5");
+        assert!(md5.contains("htpasswd -B"), "{md5}");
+    }
+
+    #[test]
+    fn challenge_and_comparison() {
+        assert_eq!(
+            challenge("my \"site\""),
+            "Basic realm=\"my site\", charset=\"UTF-8\""
+        );
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
+}
