@@ -92,8 +92,8 @@ impl SkipError {
     }
 }
 
-// ANCHOR: skipper
 impl BodySkipper {
+    // ANCHOR: skipper
     pub fn new(framing: BodyFraming) -> BodySkipper {
         let state = match framing {
             BodyFraming::None | BodyFraming::Length(0) => SkipState::Done,

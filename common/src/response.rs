@@ -8,7 +8,8 @@ use crate::request::Version;
 use crate::status::Status;
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -45,8 +46,8 @@ impl FileBody {
         let want = buf
             .len()
             .min(usize::try_from(self.len).unwrap_or(usize::MAX));
-        self.file.seek(SeekFrom::Start(self.offset))?;
-        let n = self.file.read(&mut buf[..want])?;
+        // pread: one syscall, and no shared file position to get wrong.
+        let n = self.file.read_at(&mut buf[..want], self.offset)?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,

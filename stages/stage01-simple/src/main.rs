@@ -8,7 +8,8 @@
 
 use clap::Parser;
 use common::{
-    AccessLog, Body, CommonArgs, Connection, DateCache, LogEntry, Parsed, Response, Site, Version,
+    AccessLog, Body, BodyFraming, CommonArgs, Connection, DateCache, LogEntry, Parsed, Response,
+    Site, Version,
 };
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
@@ -72,14 +73,16 @@ fn handle(
     stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
     let peer = stream.peer_addr()?.ip();
 
-    let (request, response) = match read_head(&mut stream)? {
-        Some(Parsed::Complete(request, _)) => {
+    // `unread`: the client may have sent bytes we will never read (a body, a refused head).
+    let (request, response, unread) = match read_head(&mut stream)? {
+        Some((Parsed::Complete(request, used), buffered)) => {
             let response = site.respond(&request);
-            (Some(request), response)
+            let unread = buffered > used || request.body != BodyFraming::None;
+            (Some(request), response, unread)
         }
-        Some(Parsed::Invalid(status)) => (None, Response::refuse(status)),
+        Some((Parsed::Invalid(status), _)) => (None, Response::refuse(status), true),
         // The client closed (or went silent) before sending a whole head: nobody to answer.
-        Some(Parsed::Partial) | None => return Ok(()),
+        Some((Parsed::Partial, _)) | None => return Ok(()),
     };
 
     let mut head = Vec::with_capacity(512);
@@ -94,7 +97,11 @@ fn handle(
     stream.write_all(&head)?;
     let sent = write_body(&mut stream, response.body)?;
     log_exchange(log, peer, request.as_ref(), response.status, sent);
-    common::blocking::lingering_close(&mut stream);
+    // Closing with unread input makes the kernel send a reset, which can destroy the
+    // response in flight; only then is the slower lingering close worth its round trip.
+    if unread {
+        common::blocking::lingering_close(&mut stream);
+    }
     Ok(())
 }
 // ANCHOR_END: handle
@@ -102,8 +109,9 @@ fn handle(
 // ANCHOR: read_head
 /// Reads until the buffer holds a whole head (or an invalid one). TCP is a byte stream: the
 /// head may arrive in one read or one byte at a time, and we cannot tell which in advance.
-/// Returns `None` when the client hangs up or times out first.
-fn read_head(stream: &mut TcpStream) -> io::Result<Option<Parsed>> {
+/// Returns the outcome with how many bytes were buffered, or `None` when the client hangs up
+/// or times out first.
+fn read_head(stream: &mut TcpStream) -> io::Result<Option<(Parsed, usize)>> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     loop {
@@ -125,7 +133,7 @@ fn read_head(stream: &mut TcpStream) -> io::Result<Option<Parsed>> {
         // parse_head enforces the size limits, so `buf` cannot grow past 16 KiB + one chunk.
         match common::parse_head(&buf) {
             Parsed::Partial => continue,
-            done => return Ok(Some(done)),
+            done => return Ok(Some((done, buf.len()))),
         }
     }
 }
