@@ -181,6 +181,16 @@ impl Server {
             .unwrap_or(0)
     }
 
+    /// Resident memory of the server process right now, in KiB (`VmRSS`).
+    pub fn rss_kib(&self) -> usize {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|n| n.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// The access log so far.
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log_path).unwrap_or_default()
@@ -379,6 +389,25 @@ impl Client {
     /// Closes our sending side only: the server sees EOF but may still answer.
     pub fn half_close(&mut self) {
         let _ = self.stream.shutdown(Shutdown::Write);
+    }
+
+    /// Sends every request in one write (a pipeline), then reads their responses in order.
+    pub fn pipeline(&mut self, requests: &[&str]) -> Vec<HttpResponse> {
+        self.send(requests.concat().as_bytes());
+        self.responses_for(requests)
+    }
+
+    /// Reads one response for each of `requests` (already sent), in order; a HEAD's
+    /// response is read without a body.
+    pub fn responses_for(&mut self, requests: &[&str]) -> Vec<HttpResponse> {
+        requests
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| {
+                self.try_response(raw.starts_with("HEAD "))
+                    .unwrap_or_else(|e| panic!("response {i} of {}: {e}", requests.len()))
+            })
+            .collect()
     }
 }
 

@@ -1,0 +1,380 @@
+//! Stage 3: pipelining. stage02's persistent connections, with the answers to a batch of
+//! requests written together.
+//!
+//! A client may send its next requests without waiting for the answers (pipelining), and
+//! benchmarks and some clients do. stage02 already answers them correctly, because its buffer
+//! keeps the bytes past each request, but it writes each head and each body on its own:
+//! sixteen pipelined requests cost thirty-two writes and as many packets. Here answers go
+//! into one output buffer, written when we are about to wait for the client (or when it
+//! holds 64 KiB): a batch of sixteen small answers leaves in one write. Two rules keep memory
+//! bounded whatever the client does: files stream through the buffer in pieces, and we never
+//! read while answers are pending, so a client that sends and never reads stalls itself, not
+//! us.
+
+use clap::Parser;
+use common::{
+    AccessLog, Body, BodySkipper, CommonArgs, Connection, DateCache, LogEntry, Parsed, Request,
+    Response, Site, Status, Version,
+};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+const STAGE: &str = "stage03";
+
+// ANCHOR: args
+/// A stage03 server: persistent, pipelined HTTP/1.1 connections, a thread for each.
+#[derive(Parser, Debug)]
+#[command(name = "stage03", version, about, after_help = common::cli::LIMITS_HELP)]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+
+    /// Close a connection that stays silent this long between requests (or that stops
+    /// taking our bytes for this long)
+    #[arg(long, value_name = "SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout: u64,
+
+    /// A request head must arrive whole within this long of its first byte, however slowly
+    /// it drips in (else 408 and close)
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout: u64,
+}
+// ANCHOR_END: args
+
+/// How many bytes one read asks the kernel for.
+const READ_SIZE: usize = 16 * 1024;
+
+/// How much answer we gather before writing it out. Enough for a batch of small answers in
+/// one write; small enough that a thousand connections hold at most 64 MiB of it.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// What every connection's thread needs. Read-only once the server runs, so an `Arc` shares
+/// it with no lock.
+struct Shared {
+    site: Site,
+    log: AccessLog,
+    /// How long a connection may sit silent between requests.
+    idle_timeout: Duration,
+    /// How long a head may take from its first byte to its last (and a body we skip, too).
+    header_timeout: Duration,
+}
+
+fn main() {
+    let args = Args::parse();
+    common::setup::run_or_exit(STAGE, || {
+        common::setup::check_root(&args.common.root)?;
+        let site = Site::new(&args.common.root)
+            .map_err(|e| format!("cannot use ROOT: {e}"))?
+            // A connection that lives on makes revalidating cheap; ETags make it exact.
+            .with_etags();
+        let log = AccessLog::open(&args.common)?;
+        let listener = common::setup::bind(args.common.bind, args.common.port)?;
+        println!(
+            "{}",
+            common::setup::startup_line(STAGE, &args.common, &listener, "http")
+        );
+        let shared = Arc::new(Shared {
+            site,
+            log,
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+            header_timeout: Duration::from_secs(args.header_timeout),
+        });
+        serve(&listener, &shared);
+        Ok(())
+    });
+}
+
+// ANCHOR: accept_loop
+/// Accepts connections forever and hands each to a thread of its own.
+fn serve(listener: &TcpListener, shared: &Arc<Shared>) {
+    for stream in listener.incoming() {
+        match stream {
+            Ok(stream) => {
+                let shared = Arc::clone(shared);
+                // `thread::spawn` panics when the OS refuses a thread (the process is at its
+                // thread limit, or out of memory for stacks); `Builder::spawn` returns the error.
+                let spawned = std::thread::Builder::new().spawn(move || {
+                    // An error ends this connection only (a reset, a write timing out).
+                    let _ = handle(stream, &shared);
+                });
+                if let Err(e) = spawned {
+                    // The closure, and the stream in it, are dropped: this one client sees its
+                    // connection close. The pause lets running threads finish before the next try.
+                    eprintln!("{STAGE}: cannot start a thread for a connection: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            // EMFILE, ECONNABORTED...: skip this one; the pause keeps a lasting condition
+            // (out of descriptors) from spinning the CPU.
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+// ANCHOR_END: accept_loop
+
+// ANCHOR: handle
+/// Serves one connection, request after request, until either side ends it.
+fn handle(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
+    // An answer may leave in several writes (a head, then a body; a big file in pieces).
+    // With Nagle's algorithm on, the kernel holds back a small write while earlier bytes are
+    // unacknowledged, and the client delays its acknowledgement (up to 40 ms) hoping to
+    // piggyback it: small answers would stall. stage01 never saw this: closing a socket
+    // flushes it.
+    stream.set_nodelay(true)?;
+    // A client that stops taking our bytes gets the allowance of one that stops sending.
+    stream.set_write_timeout(Some(shared.idle_timeout))?;
+    let peer = stream.peer_addr()?.ip();
+    let mut dates = DateCache::default();
+    // Bytes read and not yet used. Whatever follows a request's head is its body or the next
+    // request: it is kept here for the next step, never dropped.
+    let mut buf = Vec::with_capacity(READ_SIZE);
+    // Answers not yet written: they go out when we next wait for the client (see `fill`),
+    // or as soon as they reach FLUSH_AT bytes.
+    let mut out = Vec::with_capacity(FLUSH_AT);
+    loop {
+        let (request, response) = match next_head(&mut stream, &mut buf, &mut out, shared)? {
+            Head::Request(request, len) => {
+                buf.drain(..len);
+                let response = shared.site.respond(&request);
+                (Some(request), response)
+            }
+            Head::Refused(status) => (None, Response::refuse(status)),
+            // Closed, reset or idle before a request began: nobody waits for an answer.
+            Head::Gone => return Ok(()),
+        };
+        // Keep-alive or not, by version and `Connection` field (DESIGN section 5).
+        let connection = common::connection_for(request.as_ref(), &response);
+        let date = dates.get(SystemTime::now());
+        response.write_head(&mut out, Version::Http11, connection, date, STAGE);
+        let status = response.status;
+        let mut sent = 0;
+        let queued = queue(&mut stream, &mut out, response.body, &mut sent);
+        log_exchange(&shared.log, peer, request.as_ref(), status, sent);
+        if let Err(e) = queued {
+            // The answers before this one are whole: they still go out, then the close tells
+            // the client this one was cut short.
+            let _ = flush(&mut stream, &mut out);
+            return Err(e);
+        }
+
+        // Answered; now step over the body the request came with, so that what follows is
+        // read as the next request and not as leftovers of this one.
+        let body_skipped = match (&request, connection) {
+            (Some(request), Connection::Default | Connection::KeepAlive) => {
+                skip_body(&mut stream, &mut buf, &mut out, request, shared)?
+            }
+            _ => false,
+        };
+        if !body_skipped {
+            flush(&mut stream, &mut out)?;
+            common::blocking::lingering_close(&mut stream);
+            return Ok(());
+        }
+    }
+}
+// ANCHOR_END: handle
+
+/// What the next request on a connection turned out to be.
+// Returned and matched at once, never stored: boxing the big variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Head {
+    /// A whole, valid head, and how many bytes of the buffer it took.
+    Request(Request, usize),
+    /// A head we will not serve: answer with this status, then close.
+    Refused(Status),
+    /// The client closed, reset, or stayed idle before starting a request.
+    Gone,
+}
+
+// ANCHOR: next_head
+/// Waits for the next request head in `buf`, reading more as needed, within two limits.
+///
+/// Before its first byte the connection is idle, and may stay so for `idle_timeout`. From the
+/// first byte the whole head must be in within `header_timeout`: a deadline fixed once, with
+/// each read allowed only the time left before it. A timeout per read would not do: a
+/// client sending one header line a second never makes a read wait long, and could hold the
+/// connection (and its thread) for ever.
+fn next_head(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+    shared: &Shared,
+) -> io::Result<Head> {
+    let mut head_deadline = None;
+    loop {
+        if !buf.is_empty() {
+            match common::parse_head(buf) {
+                Parsed::Complete(request, len) => return Ok(Head::Request(request, len)),
+                Parsed::Invalid(status) => return Ok(Head::Refused(status)),
+                Parsed::Partial => {}
+            }
+        }
+        let deadline = if buf.is_empty() {
+            Instant::now() + shared.idle_timeout
+        } else {
+            *head_deadline.get_or_insert_with(|| Instant::now() + shared.header_timeout)
+        };
+        match fill(stream, buf, out, deadline)? {
+            Filled::Data => {}
+            // Part of a head came, the rest did not: tell the client why we hang up.
+            Filled::TimedOut if !buf.is_empty() => {
+                return Ok(Head::Refused(Status::REQUEST_TIMEOUT))
+            }
+            Filled::TimedOut | Filled::Closed => return Ok(Head::Gone),
+        }
+    }
+}
+// ANCHOR_END: next_head
+
+/// What one read brought.
+enum Filled {
+    Data,
+    /// The client closed its side (EOF).
+    Closed,
+    /// The deadline passed first.
+    TimedOut,
+}
+
+// ANCHOR: fill
+/// One read, appended to `buf`, waiting no later than `deadline`.
+///
+/// The answers gathered so far go out first: this is the moment a batch ends. It is also what
+/// bounds memory: while a client is not taking our answers we are stuck writing them, so we
+/// read nothing more from it, and a client that pipelines without reading stalls only itself.
+fn fill(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+    deadline: Instant,
+) -> io::Result<Filled> {
+    flush(stream, out)?;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        // A zero timeout would mean "wait for ever" to the kernel (and is an error in std).
+        if left.is_zero() {
+            return Ok(Filled::TimedOut);
+        }
+        stream.set_read_timeout(Some(left))?;
+        let start = buf.len();
+        buf.resize(start + READ_SIZE, 0);
+        let result = stream.read(&mut buf[start..]);
+        buf.truncate(start + result.as_ref().map_or(0, |n| *n));
+        match result {
+            Ok(0) => return Ok(Filled::Closed),
+            Ok(_) => return Ok(Filled::Data),
+            // A signal interrupted the wait: wait again for what is left of the time.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(Filled::TimedOut)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+// ANCHOR_END: fill
+
+// ANCHOR: skip_body
+/// Steps over the request's body (by Content-Length or chunked), reading as needed, so that
+/// `buf` starts at the next request. False when the connection must close instead: chunks
+/// that do not parse, more than we will discard, the client gone, or too slow.
+fn skip_body(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+    request: &Request,
+    shared: &Shared,
+) -> io::Result<bool> {
+    let mut skipper = BodySkipper::new(request.body);
+    // A body we throw away gets the allowance of a head; unbounded, a client could hold this
+    // thread for ever by dripping a megabyte of body a byte at a time.
+    let deadline = Instant::now() + shared.header_timeout;
+    loop {
+        match skipper.skip(buf) {
+            Ok(used) => drop(buf.drain(..used)),
+            Err(_) => return Ok(false),
+        }
+        if skipper.is_done() {
+            return Ok(true);
+        }
+        match fill(stream, buf, out, deadline)? {
+            Filled::Data => {}
+            Filled::Closed | Filled::TimedOut => return Ok(false),
+        }
+    }
+}
+// ANCHOR_END: skip_body
+
+// ANCHOR: queue
+/// Appends the body to `out`, writing `out` whenever it reaches FLUSH_AT: a small file rides
+/// in the same write as its head (and as its neighbours' answers), a big one streams through
+/// in FLUSH_AT pieces, never whole in memory. `sent` counts the body bytes queued, for the log.
+fn queue(stream: &mut TcpStream, out: &mut Vec<u8>, body: Body, sent: &mut u64) -> io::Result<()> {
+    match body {
+        Body::Empty => {}
+        Body::Bytes(bytes) => {
+            out.extend_from_slice(&bytes);
+            *sent = bytes.len() as u64;
+        }
+        Body::File(mut file) => loop {
+            if out.len() >= FLUSH_AT {
+                flush(stream, out)?;
+            }
+            // Read the next piece of the file straight into the room left in `out`.
+            let start = out.len();
+            let room = FLUSH_AT - start;
+            let room = usize::try_from(file.len).map_or(room, |len| len.min(room));
+            out.resize(start + room, 0);
+            let read = file.read_chunk(&mut out[start..]);
+            out.truncate(start + read.as_ref().map_or(0, |n| *n));
+            match read? {
+                0 => break,
+                n => *sent += n as u64,
+            }
+        },
+    }
+    if out.len() >= FLUSH_AT {
+        flush(stream, out)?;
+    }
+    Ok(())
+}
+// ANCHOR_END: queue
+
+// ANCHOR: flush
+/// Writes out everything gathered: one `write` when the kernel takes it all at once.
+fn flush(stream: &mut TcpStream, out: &mut Vec<u8>) -> io::Result<()> {
+    if !out.is_empty() {
+        stream.write_all(out)?;
+        out.clear();
+    }
+    Ok(())
+}
+// ANCHOR_END: flush
+
+fn log_exchange(
+    log: &AccessLog,
+    peer: IpAddr,
+    request: Option<&Request>,
+    status: Status,
+    sent: u64,
+) {
+    if log.enabled() {
+        let entry = LogEntry {
+            peer,
+            time: SystemTime::now(),
+            request,
+            user: None,
+            status,
+            body_bytes: sent,
+        };
+        log.write(&entry.combined());
+    }
+}
