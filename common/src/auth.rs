@@ -130,6 +130,16 @@ impl Users {
     // ANCHOR_END: check
 }
 
+/// Debug shows how many users there are, never who or their secrets (a `{:?}` in a log or a
+/// panic message must not leak a password).
+impl std::fmt::Debug for Users {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Users")
+            .field("count", &self.users.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for Users {
     fn default() -> Users {
         Users::new()

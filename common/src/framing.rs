@@ -24,11 +24,18 @@ const MAX_CHUNK_LINE: usize = 1024;
 /// asked for `keep-alive`, which we then echo. A refused head, or a body too large to skip,
 /// closes it whatever was asked.
 pub fn connection_for(request: Option<&Request>, response: &Response) -> Connection {
-    let Some(request) = request else {
-        return Connection::Close;
-    };
+    match request {
+        Some(request) if !response.close => persistence(request),
+        _ => Connection::Close,
+    }
+}
+
+/// The part of [`connection_for`] that depends on the request alone: what a response that
+/// does not itself demand a close (every file response) says about the connection. A server
+/// answering from a cache, with no [`Response`] value at hand, asks this directly.
+pub fn persistence(request: &Request) -> Connection {
     let body_too_big = matches!(request.body, BodyFraming::Length(n) if n > MAX_DISCARD);
-    if response.close || body_too_big {
+    if body_too_big {
         return Connection::Close;
     }
     match request.version {

@@ -9,6 +9,7 @@
 #[cfg(feature = "auth")]
 pub mod auth;
 pub mod blocking;
+pub mod cache;
 pub mod cli;
 pub mod conditional;
 pub mod framing;
@@ -22,6 +23,7 @@ pub mod setup;
 pub mod site;
 pub mod status;
 
+pub use cache::FileCache;
 pub use cli::CommonArgs;
 pub use framing::{connection_for, BodySkipper};
 pub use log::LogEntry;

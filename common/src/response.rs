@@ -165,30 +165,68 @@ impl Response {
         date: &str,
         server: &str,
     ) {
-        out.extend_from_slice(version.as_str().as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(self.status.to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
+        write_status_line(out, version, self.status);
         field(out, "Server", server);
         field(out, "Date", date);
         for (name, value) in &self.headers {
             field(out, name, value);
         }
         if let Some(length) = self.content_length {
-            field(out, "Content-Length", &length.to_string());
+            write_content_length(out, length);
         }
-        match connection {
-            Connection::Close => field(out, "Connection", "close"),
-            Connection::KeepAlive => field(out, "Connection", "keep-alive"),
-            Connection::Default => {}
-        }
-        out.extend_from_slice(b"\r\n");
+        write_connection_and_end(out, connection);
     }
     // ANCHOR_END: write_head
 }
 
+// The pieces of a head, shared with the small-file cache (`crate::cache`), which prebuilds the
+// middle of a head once and adds only these per request. None of them allocates: a server
+// answering 100,000 requests a second should not format a number through a `String` each time.
+
+/// `HTTP/1.1 200 OK\r\n`
+pub(crate) fn write_status_line(out: &mut Vec<u8>, version: Version, status: Status) {
+    out.extend_from_slice(version.as_str().as_bytes());
+    out.push(b' ');
+    write_decimal(out, u64::from(status.code()));
+    out.push(b' ');
+    out.extend_from_slice(status.reason().as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `Content-Length: 1234\r\n`
+pub(crate) fn write_content_length(out: &mut Vec<u8>, length: u64) {
+    out.extend_from_slice(b"Content-Length: ");
+    write_decimal(out, length);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The `Connection` field (when there is something to say), then the blank line.
+pub(crate) fn write_connection_and_end(out: &mut Vec<u8>, connection: Connection) {
+    match connection {
+        Connection::Close => field(out, "Connection", "close"),
+        Connection::KeepAlive => field(out, "Connection", "keep-alive"),
+        Connection::Default => {}
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `n` in decimal, without going through a `String`.
+fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
+}
+
 /// Appends one `Name: value` line.
-fn field(out: &mut Vec<u8>, name: &str, value: &str) {
+pub(crate) fn field(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
     out.extend_from_slice(value.as_bytes());

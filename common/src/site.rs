@@ -7,13 +7,17 @@
 use crate::conditional::{self, Validators};
 use crate::mime;
 use crate::path::{self, Resolved};
+use crate::range::{self, RangeDecision};
 use crate::request::{Method, Request};
 use crate::response::{Body, FileBody, Response};
 use crate::status::Status;
 use std::borrow::Cow;
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+#[cfg(feature = "auth")]
+use std::sync::Arc;
 
 /// A folder served over HTTP, and the features the stage serving it has switched on.
 #[derive(Clone, Debug)]
@@ -22,6 +26,14 @@ pub struct Site {
     root: PathBuf,
     /// Send `ETag` and honour `If-None-Match` (stage02 on).
     etags: bool,
+    /// Send `Accept-Ranges` and honour `Range` / `If-Range` (stage06 on).
+    ranges: bool,
+    /// Who may read the site, and the realm named in the challenge (stage06, opt-in). Shared
+    /// (`Arc`) because the users' verified-credential cache must be one cache, not one per clone.
+    #[cfg(feature = "auth")]
+    auth: Option<Arc<(crate::auth::Users, String)>>,
+    /// The URL path (e.g. `/index.html`) served for missing page routes (stage06, opt-in).
+    fallback: Option<String>,
 }
 
 impl Site {
@@ -30,13 +42,64 @@ impl Site {
         Ok(Site {
             root: path::canonical_root(root)?,
             etags: false,
+            ranges: false,
+            #[cfg(feature = "auth")]
+            auth: None,
+            fallback: None,
         })
+    }
+
+    /// Switches on range requests: `Accept-Ranges: bytes` on files, `Range` and `If-Range`
+    /// honoured (206, 416, `multipart/byteranges`).
+    pub fn with_ranges(mut self) -> Site {
+        self.ranges = true;
+        self
+    }
+
+    /// True when this site honours `Range` (and says `Accept-Ranges: bytes`).
+    pub fn ranges(&self) -> bool {
+        self.ranges
+    }
+
+    /// Requires HTTP Basic credentials of one of `users` for every request. An empty set of
+    /// users leaves the site public.
+    #[cfg(feature = "auth")]
+    pub fn with_auth(mut self, users: crate::auth::Users, realm: &str) -> Site {
+        self.auth = (!users.is_empty()).then(|| Arc::new((users, realm.to_string())));
+        self
+    }
+
+    /// True when every request must carry credentials: such requests must never be answered
+    /// by anything that skips [`Site::respond`] (a cache, say).
+    pub fn requires_auth(&self) -> bool {
+        #[cfg(feature = "auth")]
+        if self.auth.is_some() {
+            return true;
+        }
+        false
+    }
+
+    /// Serves the file at URL path `fallback` (e.g. `/index.html`) for a GET or HEAD of a
+    /// missing page route, so a single-page app's client-side routes survive a reload.
+    pub fn with_fallback(mut self, fallback: &str) -> Site {
+        let fallback = if fallback.starts_with('/') {
+            fallback.to_string()
+        } else {
+            format!("/{fallback}")
+        };
+        self.fallback = Some(fallback);
+        self
     }
 
     /// Switches on entity tags: `ETag` on every file, `If-None-Match` evaluated.
     pub fn with_etags(mut self) -> Site {
         self.etags = true;
         self
+    }
+
+    /// True when this site sends `ETag` and honours `If-None-Match`.
+    pub fn etags(&self) -> bool {
+        self.etags
     }
 
     /// The canonical root folder.
@@ -47,6 +110,42 @@ impl Site {
     // ANCHOR: respond
     /// The response to `request`. Never fails: every problem is a status.
     pub fn respond(&self, request: &Request) -> Response {
+        self.respond_as(request).0
+    }
+
+    /// The response to `request`, and the user its credentials proved (for the access log;
+    /// `None` when the site is public or the request was refused).
+    pub fn respond_as(&self, request: &Request) -> (Response, Option<String>) {
+        // Authentication comes first: an unauthenticated client learns nothing, not even
+        // whether a path exists (no 404 vs 401 difference, no redirect, no 405).
+        let user = match self.authenticate(request) {
+            Ok(user) => user,
+            Err(challenge) => return (challenge, None),
+        };
+        (self.respond_public(request), user)
+    }
+
+    /// `Ok(user)` when the request may proceed, or the 401 to send.
+    #[cfg(feature = "auth")]
+    fn authenticate(&self, request: &Request) -> Result<Option<String>, Response> {
+        let Some(auth) = &self.auth else {
+            return Ok(None);
+        };
+        let (users, realm) = &**auth;
+        match users.check(request.authorization.as_deref()) {
+            Some(user) => Ok(Some(user)),
+            // A small fixed page: nothing about the resource asked for.
+            None => Err(Response::error(Status::UNAUTHORIZED)
+                .with_header("WWW-Authenticate", crate::auth::challenge(realm))),
+        }
+    }
+
+    #[cfg(not(feature = "auth"))]
+    fn authenticate(&self, _request: &Request) -> Result<Option<String>, Response> {
+        Ok(None)
+    }
+
+    fn respond_public(&self, request: &Request) -> Response {
         let response = match request.method {
             Method::Get | Method::Head => self.serve(request),
             // A static file server has nothing to POST or DELETE to; say what it does allow.
@@ -70,11 +169,43 @@ impl Site {
         match path::resolve(&self.root, &decoded) {
             Resolved::File(path, _) => self.serve_file(request, &path),
             Resolved::AddSlash => redirect_to_slash(request),
+            Resolved::NotFound if self.falls_back(request, &decoded) => {
+                self.serve_fallback(request)
+            }
             Resolved::NotFound => Response::error(Status::NOT_FOUND),
             Resolved::Forbidden => Response::error(Status::FORBIDDEN),
         }
     }
     // ANCHOR_END: respond
+
+    // ANCHOR: fallback
+    /// A missing path gets the fallback page when it looks like a client-side route: GET or
+    /// HEAD (only those reach here), a last segment without a dot (`/app/users/42`, not
+    /// `/app.css`: a missing asset must stay a 404, or the browser would parse HTML as CSS),
+    /// and a client that accepts HTML (a browser navigating, not a script fetching JSON).
+    fn falls_back(&self, request: &Request, decoded: &path::DecodedPath) -> bool {
+        if self.fallback.is_none() {
+            return false;
+        }
+        let last = decoded.segments.last().map_or("", String::as_str);
+        let wants_html = request
+            .accept
+            .as_deref()
+            .is_some_and(|accept| accept.contains("text/html") || accept.contains("*/*"));
+        !last.contains('.') && wants_html
+    }
+
+    /// The fallback file, resolved like any request (so it cannot escape ROOT either).
+    fn serve_fallback(&self, request: &Request) -> Response {
+        let Some(fallback) = &self.fallback else {
+            return Response::error(Status::NOT_FOUND);
+        };
+        match path::decode(fallback).map(|decoded| path::resolve(&self.root, &decoded)) {
+            Ok(Resolved::File(path, _)) => self.serve_file(request, &path),
+            _ => Response::error(Status::NOT_FOUND),
+        }
+    }
+    // ANCHOR_END: fallback
 
     // ANCHOR: serve_file
     fn serve_file(&self, request: &Request, path: &Path) -> Response {
@@ -113,6 +244,12 @@ impl Site {
             };
         }
         headers.insert(0, ("Content-Type", mime::content_type(path).into()));
+        if self.ranges {
+            headers.push(("Accept-Ranges", "bytes".into()));
+            if let Some(ranged) = ranged(request, &validators, path, &file, meta.len(), &headers) {
+                return ranged;
+            }
+        }
         let body = match meta.len() {
             0 => Body::Empty,
             len => Body::File(FileBody {
@@ -132,6 +269,108 @@ impl Site {
     // ANCHOR_END: serve_file
 }
 
+// ANCHOR: ranged
+/// The 206 or 416 a `Range` header asks for, or `None` for the whole file (no `Range`, a HEAD,
+/// a stale `If-Range`, or a header we ignore). `headers` are the file's 200 headers.
+fn ranged(
+    request: &Request,
+    validators: &Validators,
+    path: &Path,
+    file: &File,
+    len: u64,
+    headers: &[(&'static str, Cow<'static, str>)],
+) -> Option<Response> {
+    // Ranges are defined for GET only (RFC 9110 section 14.2): HEAD gets the 200's headers.
+    if request.method != Method::Get {
+        return None;
+    }
+    let header = request.range.as_deref()?;
+    // If-Range: "send the range only if it is still the version I have; else all of it".
+    if let Some(if_range) = request.if_range.as_deref() {
+        if !conditional::if_range_matches(validators, if_range) {
+            return None;
+        }
+    }
+    let mut response = match range::decide(header, len) {
+        RangeDecision::Full => return None,
+        RangeDecision::Unsatisfiable => {
+            return Some(
+                Response::error(Status::RANGE_NOT_SATISFIABLE)
+                    .with_header("Content-Range", format!("bytes */{len}")),
+            )
+        }
+        RangeDecision::Single(range) => {
+            let file = file.try_clone().ok()?;
+            let mut response = Response {
+                status: Status::PARTIAL_CONTENT,
+                headers: headers.to_vec(),
+                content_length: Some(range.size()),
+                body: Body::File(FileBody {
+                    file,
+                    offset: range.first,
+                    len: range.size(),
+                }),
+                close: false,
+            };
+            response
+                .headers
+                .push(("Content-Range", range.content_range(len).into()));
+            return Some(response);
+        }
+        RangeDecision::Multiple(ranges) => multipart(&ranges, path, file, len)?,
+    };
+    // The part headers carry the type; the response's own type is multipart.
+    response.headers.extend(
+        headers
+            .iter()
+            .filter(|(name, _)| *name != "Content-Type")
+            .cloned(),
+    );
+    Some(response)
+}
+
+/// A `multipart/byteranges` body, built in memory: `range::decide` has already bounded the
+/// data to `MAX_MULTIPART_BYTES`, so this is at most about 1 MiB plus the part headers.
+/// `None` (send the whole file instead) if the file cannot be read as promised.
+fn multipart(ranges: &[range::ByteRange], path: &Path, file: &File, len: u64) -> Option<Response> {
+    let boundary = boundary();
+    let content_type = mime::content_type(path);
+    let (heads, tail) = range::multipart_frames(ranges, len, content_type, &boundary);
+    let data: u64 = ranges.iter().map(|r| r.size()).sum();
+    let framing: usize = heads.iter().map(String::len).sum::<usize>() + tail.len();
+    let mut body = Vec::with_capacity(usize::try_from(data).ok()? + framing);
+    for (range, head) in ranges.iter().zip(&heads) {
+        body.extend_from_slice(head.as_bytes());
+        let start = body.len();
+        body.resize(start + usize::try_from(range.size()).ok()?, 0);
+        // read_exact_at: a file that shrank since the stat fails here, not with short parts.
+        file.read_exact_at(&mut body[start..], range.first).ok()?;
+    }
+    body.extend_from_slice(tail.as_bytes());
+    let mut response = Response::bytes(Status::PARTIAL_CONTENT, "", body);
+    response.headers = vec![(
+        "Content-Type",
+        format!("multipart/byteranges; boundary={boundary}").into(),
+    )];
+    Some(response)
+}
+
+/// A boundary that cannot be predicted from outside (so a file cannot be crafted to contain
+/// it): a counter mixed with the clock and the process id. Not cryptographic, and need not be.
+fn boundary() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mixed = (nanos ^ u64::from(std::process::id()).rotate_left(32))
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ count;
+    format!("stage06-{mixed:016x}{count:08x}")
+}
+// ANCHOR_END: ranged
+
 /// 301 to the same path with a slash added, keeping the query.
 fn redirect_to_slash(request: &Request) -> Response {
     let location = match &request.query {
@@ -150,7 +389,7 @@ fn redirect_to_slash(request: &Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{parse_head, Parsed};
+    use crate::request::{parse_head, Parsed, Version};
     use std::time::{Duration, SystemTime};
 
     fn request(raw: &str) -> Request {
@@ -257,6 +496,230 @@ mod tests {
             "GET /style.css HTTP/1.0\r\nIf-Modified-Since: {earlier}\r\n\r\n"
         )));
         assert_eq!(stale.status, Status::OK);
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    fn ranged_site(name: &str) -> (PathBuf, Site) {
+        let (dir, site) = site(name);
+        std::fs::write(dir.join("digits.txt"), "0123456789").expect("write");
+        std::fs::write(dir.join("index.html"), "<h1>app</h1>").expect("write");
+        (dir, site.with_etags().with_ranges())
+    }
+
+    fn body_bytes(response: Response) -> Vec<u8> {
+        match response.body {
+            Body::Empty => Vec::new(),
+            Body::Bytes(bytes) => bytes.to_vec(),
+            Body::File(mut file) => {
+                let mut out = vec![0u8; file.len as usize];
+                let n = file.read_chunk(&mut out).expect("read");
+                out.truncate(n);
+                out
+            }
+        }
+    }
+
+    #[test]
+    fn ranges_give_206_416_and_200() {
+        let (dir, site) = ranged_site("ranges");
+        let whole = site.respond(&request("GET /digits.txt HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert_eq!(whole.header("Accept-Ranges"), Some("bytes"));
+        for (header, range, bytes) in [
+            ("bytes=2-4", "bytes 2-4/10", &b"234"[..]),
+            ("bytes=7-", "bytes 7-9/10", b"789"),
+            ("bytes=-2", "bytes 8-9/10", b"89"),
+            ("bytes=8-100", "bytes 8-9/10", b"89"),
+        ] {
+            let response = site.respond(&request(&format!(
+                "GET /digits.txt HTTP/1.1\r\nHost: x\r\nRange: {header}\r\n\r\n"
+            )));
+            assert_eq!(response.status, Status::PARTIAL_CONTENT, "{header}");
+            assert_eq!(response.header("Content-Range"), Some(range));
+            assert_eq!(response.content_length, Some(bytes.len() as u64));
+            assert_eq!(body_bytes(response), bytes);
+        }
+        let unsatisfiable = site.respond(&request(
+            "GET /digits.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=10-\r\n\r\n",
+        ));
+        assert_eq!(unsatisfiable.status, Status::RANGE_NOT_SATISFIABLE);
+        assert_eq!(unsatisfiable.header("Content-Range"), Some("bytes */10"));
+        let malformed = site.respond(&request(
+            "GET /digits.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=x-y\r\n\r\n",
+        ));
+        assert_eq!(malformed.status, Status::OK);
+        assert_eq!(body_bytes(malformed), b"0123456789");
+        // HEAD ignores Range; a site without ranges ignores it too.
+        let head = site.respond(&request(
+            "HEAD /digits.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\n\r\n",
+        ));
+        assert_eq!(head.status, Status::OK);
+        let plain = Site::new(&dir).expect("site").respond(&request(
+            "GET /digits.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\n\r\n",
+        ));
+        assert_eq!(plain.status, Status::OK);
+        assert_eq!(plain.header("Accept-Ranges"), None);
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn several_ranges_are_multipart() {
+        let (dir, site) = ranged_site("multipart");
+        let response = site.respond(&request(
+            "GET /digits.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1,5-6\r\n\r\n",
+        ));
+        assert_eq!(response.status, Status::PARTIAL_CONTENT);
+        let content_type = response.header("Content-Type").expect("type").to_string();
+        let boundary = content_type
+            .strip_prefix("multipart/byteranges; boundary=")
+            .expect("multipart")
+            .to_string();
+        let length = response.content_length;
+        let body = body_bytes(response);
+        assert_eq!(length, Some(body.len() as u64));
+        let expected = format!(
+            "\r\n--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Range: bytes 0-1/10\r\n\r\n01\
+             \r\n--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Range: bytes 5-6/10\r\n\r\n56\
+             \r\n--{boundary}--\r\n"
+        );
+        assert_eq!(String::from_utf8(body).expect("utf-8"), expected);
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn if_range_fresh_gives_the_range_and_stale_the_whole_file() {
+        let (dir, site) = ranged_site("ifrange");
+        let first = site.respond(&request("GET /digits.txt HTTP/1.1\r\nHost: x\r\n\r\n"));
+        let etag = first.header("ETag").expect("etag").to_string();
+        let date = first.header("Last-Modified").expect("date").to_string();
+        for validator in [etag.as_str(), date.as_str()] {
+            let fresh = site.respond(&request(&format!(
+                "GET /digits.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-0\r\nIf-Range: {validator}\r\n\r\n"
+            )));
+            assert_eq!(fresh.status, Status::PARTIAL_CONTENT, "{validator}");
+        }
+        for stale in ["\"other\"", "W/\"weak\"", "Sun, 06 Nov 1994 08:49:37 GMT"] {
+            let response = site.respond(&request(&format!(
+                "GET /digits.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-0\r\nIf-Range: {stale}\r\n\r\n"
+            )));
+            assert_eq!(response.status, Status::OK, "{stale}");
+            assert_eq!(body_bytes(response), b"0123456789");
+        }
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn fallback_serves_routes_but_not_missing_assets() {
+        let (dir, site) = ranged_site("fallback");
+        let site = site.with_fallback("/index.html");
+        let route = |path: &str, accept: &str| {
+            site.respond(&request(&format!(
+                "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\n\r\n"
+            )))
+        };
+        let served = route("/app/users/42", "text/html,application/xhtml+xml");
+        assert_eq!(served.status, Status::OK);
+        assert_eq!(body_bytes(served), b"<h1>app</h1>");
+        assert_eq!(route("/deep/route", "*/*").status, Status::OK);
+        assert_eq!(route("/missing.css", "*/*").status, Status::NOT_FOUND);
+        assert_eq!(route("/app/main.js", "text/html").status, Status::NOT_FOUND);
+        assert_eq!(
+            route("/api/data", "application/json").status,
+            Status::NOT_FOUND
+        );
+        let no_accept = site.respond(&request("GET /route HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert_eq!(no_accept.status, Status::NOT_FOUND);
+        let post = site.respond(&request(
+            "POST /route HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n\r\n",
+        ));
+        assert_eq!(post.status, Status::METHOD_NOT_ALLOWED);
+        // Existing files are untouched; without the option, a route is a 404.
+        assert_eq!(route("/style.css", "*/*").status, Status::OK);
+        let plain = Site::new(&dir).expect("site");
+        let missing = plain.respond(&request(
+            "GET /app/users HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n\r\n",
+        ));
+        assert_eq!(missing.status, Status::NOT_FOUND);
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[cfg(feature = "auth")]
+    #[test]
+    fn auth_refuses_with_a_challenge_and_admits_with_the_user() {
+        use base64::Engine;
+        let (dir, site) = ranged_site("auth");
+        let mut users = crate::auth::Users::new();
+        users.add_plain("alice:pw").expect("user");
+        let site = site.with_auth(users, "test realm");
+        assert!(site.requires_auth());
+        let basic = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        for authorization in [
+            None,
+            Some(format!("Basic {}", basic("alice:wrong"))),
+            Some(format!("Basic {}", basic("bob:pw"))),
+            Some("Basic !!!".to_string()),
+            Some(format!("Basic {}", basic("alicepw"))),
+            Some("Basic /w==".to_string()),
+            Some(format!("Bearer {}", basic("alice:pw"))),
+        ] {
+            let field = authorization
+                .as_deref()
+                .map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
+            for path in ["/digits.txt", "/missing", "/docs"] {
+                let (response, user) = site.respond_as(&request(&format!(
+                    "GET {path} HTTP/1.1\r\nHost: x\r\n{field}\r\n"
+                )));
+                assert_eq!(response.status, Status::UNAUTHORIZED, "{field} {path}");
+                assert_eq!(
+                    response.header("WWW-Authenticate"),
+                    Some("Basic realm=\"test realm\", charset=\"UTF-8\"")
+                );
+                assert_eq!(user, None);
+                assert!(!body_bytes(response).windows(3).any(|w| w == b"012"));
+            }
+        }
+        let (ok, user) = site.respond_as(&request(&format!(
+            "GET /digits.txt HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {}\r\n\r\n",
+            basic("alice:pw")
+        )));
+        assert_eq!((ok.status, user.as_deref()), (Status::OK, Some("alice")));
+        // No users: the site stays public.
+        let public = Site::new(&dir)
+            .expect("site")
+            .with_auth(crate::auth::Users::new(), "r");
+        assert!(!public.requires_auth());
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn the_cache_defers_ranges_to_the_site_and_says_accept_ranges() {
+        let (dir, site) = ranged_site("cache");
+        let mut cache = crate::cache::FileCache::default();
+        let now = std::time::Instant::now();
+        let get = request("GET /digits.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut cached = Vec::new();
+        let hit = cache.lookup(&site, &get, now).expect("hit");
+        hit.write_head(
+            &mut cached,
+            Version::Http11,
+            crate::Connection::Default,
+            "d",
+            "t",
+        );
+        let response = site.respond(&get);
+        let mut direct = Vec::new();
+        response.write_head(
+            &mut direct,
+            Version::Http11,
+            crate::Connection::Default,
+            "d",
+            "t",
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&cached),
+            String::from_utf8_lossy(&direct)
+        );
+        let ranged = request("GET /digits.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\n\r\n");
+        assert!(cache.lookup(&site, &ranged, now).is_none());
         std::fs::remove_dir_all(dir).expect("cleanup");
     }
 }
