@@ -1,0 +1,678 @@
+//! One connection as an explicit state machine, driven by readiness events.
+//!
+//! In stages 02 to 04 a connection's state lived on a thread's stack: "we are reading the
+//! head" was simply where the code was blocked. With one thread for every connection, nobody
+//! may block, so that position has to become data. Each [`Connection`] records where it is
+//! ([`State`]), what it has read but not yet used (`input`) and what it owes but could not yet
+//! send (`output`, then `file`). When the loop says "your socket is ready", the connection does
+//! as much as it can without blocking, and returns what it is waiting for next ([`Outcome`]).
+//!
+//! Partial reads and partial writes are the normal case here, not an error path: a read may
+//! bring half a head or three and a half pipelined requests; a write may take 10 bytes of 10 MB.
+//!
+//! Stage 6 puts TLS between the socket and HTTP without changing that shape. rustls's
+//! `ServerConnection` is sans-IO, like `common`: it never touches the socket. We hand it the
+//! ciphertext we read (`read_tls`), let it decrypt (`process_new_packets`), take the plaintext
+//! out (`reader`), give it plaintext to send (`writer`) and move the ciphertext it produced to
+//! the socket (`write_tls`) when the socket can take it. So the handshake is just more states
+//! of the same machine: "TLS wants to write" is one more reason to wait for writability.
+
+use crate::timers::Timer;
+use common::cache::FileCache;
+use common::framing::{persistence, BodySkipper};
+use common::{
+    connection_for, AccessLog, Body, Connection as Persistence, DateCache, FileBody, LogEntry,
+    Parsed, Request, Response, Site, Status, Version,
+};
+use rustls::ServerConnection;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Shutdown, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// The `Server` field of every response.
+const SERVER: &str = "stage06";
+/// Stop parsing pipelined requests once this much response is waiting to be written: a client
+/// that sends requests and never reads must not make us buffer its answers without bound.
+const OUTPUT_HIGH_WATER: usize = 64 * 1024;
+/// How much of a file one connection may send per turn before letting the others have theirs.
+const FILE_TURN: u64 = 4 * 1024 * 1024;
+/// A client that takes none of our response for this long is dropped (nginx: send_timeout).
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Lingering close: how long, and how much, we read after our last response before closing.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 256 * 1024;
+/// Most ciphertext rustls may hold for one connection before `writer()` stops taking
+/// plaintext (its default is unbounded). Past it, what we still owe waits in our own `output`,
+/// whose growth `OUTPUT_HIGH_WATER` already bounds.
+pub const TLS_BUFFER_LIMIT: usize = 64 * 1024;
+/// A file is encrypted in pieces of one TLS record's worth of plaintext (16 KiB, the maximum).
+const TLS_CHUNK: usize = 16 * 1024;
+
+/// Everything a connection borrows from the loop while it works: the site, the cache, the
+/// log, the clock (read once per loop turn, not once per connection), and the settings.
+pub struct Env {
+    pub site: Site,
+    /// Certificates, protocol versions and ALPN, shared by every connection.
+    pub tls: Arc<rustls::ServerConfig>,
+    pub cache: FileCache,
+    pub log: AccessLog,
+    pub dates: DateCache,
+    pub idle_timeout: Duration,
+    pub header_timeout: Duration,
+    pub now: Instant,
+    pub wall: SystemTime,
+    /// Shutting down: every response says `Connection: close`, and idle connections close.
+    pub draining: bool,
+}
+
+/// Buffers shared by every connection, because only one connection works at a time. A read
+/// lands in `input` and a batch of responses is built in `output`; only what is left over
+/// (half a head, a response the socket would not take) is copied into the connection's own
+/// buffers. So 10,000 idle connections hold no buffers at all.
+pub struct Scratch {
+    pub input: Vec<u8>,
+    pub output: Vec<u8>,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch {
+            input: vec![0; 64 * 1024],
+            output: Vec::with_capacity(OUTPUT_HIGH_WATER * 2),
+        }
+    }
+}
+
+/// Which readiness a connection waits for. Reading and writing are never both wanted: while
+/// responses are pending we stop reading, and that is the back-pressure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interest {
+    Read,
+    Write,
+}
+
+/// What the connection wants from the loop after a turn.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Call me again when the socket is ready this way, or close me at `deadline`.
+    Wait {
+        interest: Interest,
+        deadline: Instant,
+    },
+    /// Done: deregister and close.
+    Close,
+}
+
+// ANCHOR: state
+/// Where a connection stands.
+#[derive(Debug)]
+enum State {
+    /// Reading requests: a head (or the rest of one), or a body to step over.
+    Reading(Reading),
+    /// Sending what is queued: `output`, then `file`. Reading is paused until it is all out.
+    Writing(Next),
+    /// Our last response is out and our side is shut; discarding what the client still
+    /// sends until it closes too, so our close cannot reset the response away.
+    Lingering { drained: usize, until: Instant },
+}
+
+/// The two places in a request stream.
+#[derive(Debug)]
+enum Reading {
+    Head,
+    Body(BodySkipper),
+}
+
+/// Where a connection goes once its queued output is written.
+#[derive(Debug)]
+enum Next {
+    Read(Reading),
+    Close,
+}
+// ANCHOR_END: state
+
+pub struct Connection {
+    pub stream: TcpStream,
+    /// The TLS state machine: handshake, then record encryption and decryption.
+    tls: ServerConnection,
+    /// When the connection was accepted: the handshake must finish by `header_timeout` after.
+    accepted: Instant,
+    peer: IpAddr,
+    /// Unique for the life of the process: tells this connection from the next one in its slot.
+    pub serial: u64,
+    /// The interest registered with the poller now (changing it costs a system call).
+    pub interest: Interest,
+    pub timer: Timer,
+    state: State,
+    /// Bytes read but not yet used: part of a head, or requests queued behind a response.
+    input: Vec<u8>,
+    /// Response bytes the socket has not taken yet.
+    output: Vec<u8>,
+    /// A file to stream once `output` is empty.
+    file: Option<FileBody>,
+    /// When the head we are waiting on began to arrive: the header timeout runs from here,
+    /// however slowly the rest drips in.
+    head_started: Option<Instant>,
+    /// When the socket last took any of our bytes (the send timeout runs from here).
+    last_progress: Instant,
+}
+
+impl Connection {
+    pub fn new(
+        stream: TcpStream,
+        tls: ServerConnection,
+        peer: IpAddr,
+        serial: u64,
+        now: Instant,
+    ) -> Connection {
+        Connection {
+            stream,
+            tls,
+            accepted: now,
+            peer,
+            serial,
+            interest: Interest::Read,
+            timer: Timer::default(),
+            state: State::Reading(Reading::Head),
+            input: Vec::new(),
+            output: Vec::new(),
+            file: None,
+            head_started: None,
+            last_progress: now,
+        }
+    }
+
+    /// True when nothing is in flight: no partial request, nothing to send. Safe to close.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, State::Reading(Reading::Head))
+            && self.input.is_empty()
+            && self.output.is_empty()
+            && self.file.is_none()
+            && !self.tls.wants_write()
+    }
+
+    /// The deadline of a fresh connection: the TLS handshake is part of getting a request in,
+    /// so it gets what a head gets, `header_timeout` (a client that opens a connection and
+    /// sends half a ClientHello must not hold a slot for longer).
+    pub fn first_deadline(&self, env: &Env) -> Instant {
+        env.now + env.header_timeout
+    }
+
+    // ANCHOR: ready
+    /// The socket is ready (for what we said we wanted): make all the progress we can.
+    pub fn ready(&mut self, scratch: &mut Scratch, env: &mut Env) -> Outcome {
+        match self.state {
+            State::Reading(_) => {
+                match self.tls.read_tls(&mut self.stream) {
+                    // The client hung up. Anything it had half-sent can never be answered.
+                    Ok(0) => return Outcome::Close,
+                    Ok(_) => {}
+                    Err(e) if is_transient(&e) => return self.advance(&mut scratch.output, env),
+                    Err(_) => return Outcome::Close,
+                }
+                if self.tls.process_new_packets().is_err() {
+                    // Not TLS (plaintext HTTP, a port scanner, garbage) or a handshake we
+                    // refuse (TLS 1.1, no shared cipher or ALPN): rustls has queued an alert.
+                    // Send it if the socket takes it now, and close this connection only.
+                    let _ = send_tls(&mut self.tls, &mut self.stream);
+                    return Outcome::Close;
+                }
+                if self.take_plaintext(scratch, env) {
+                    // close_notify (or a cut) after some requests: answer them, then close.
+                    if scratch.output.is_empty() && self.file.is_none() && self.output.is_empty() {
+                        return Outcome::Close;
+                    }
+                    self.state = State::Writing(Next::Close);
+                }
+                self.advance(&mut scratch.output, env)
+            }
+            State::Writing(_) => self.advance(&mut scratch.output, env),
+            State::Lingering { .. } => self.linger(&mut scratch.input),
+        }
+    }
+    // ANCHOR_END: ready
+
+    // ANCHOR: plaintext
+    /// Moves every decrypted byte out of rustls into the request machinery; returns whether
+    /// the client has ended its side (close_notify, or a cut without one). All of it is taken
+    /// now: plaintext left inside rustls would never wake the poller again.
+    fn take_plaintext(&mut self, scratch: &mut Scratch, env: &mut Env) -> bool {
+        loop {
+            match self.tls.reader().read(&mut scratch.input) {
+                Ok(0) => return true,
+                Ok(n) => self.absorb(&scratch.input[..n], &mut scratch.output, env),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(_) => return true,
+            }
+        }
+    }
+    // ANCHOR_END: plaintext
+
+    /// The connection's deadline has passed. A head that began but did not finish in time is
+    /// told why we hang up (408, as the blocking stages do); anything else just closes.
+    pub fn timed_out(&mut self, scratch: &mut Scratch, env: &mut Env) -> Outcome {
+        if !matches!(self.state, State::Reading(Reading::Head)) || self.input.is_empty() {
+            return Outcome::Close;
+        }
+        self.input = Vec::new();
+        self.head_started = None;
+        self.last_progress = env.now;
+        self.refuse(Status::REQUEST_TIMEOUT, &mut scratch.output, env);
+        self.state = State::Writing(Next::Close);
+        self.advance(&mut scratch.output, env)
+    }
+
+    /// Takes freshly read bytes: answers every complete request in them, keeps the rest.
+    fn absorb(&mut self, fresh: &[u8], out: &mut Vec<u8>, env: &mut Env) {
+        if self.input.is_empty() {
+            // The fast path: whole requests in one read are parsed straight from the shared
+            // buffer, and only a leftover fragment is copied.
+            let used = self.process(fresh, out, env);
+            self.input.extend_from_slice(&fresh[used..]);
+        } else {
+            self.input.extend_from_slice(fresh);
+            self.process_input(out, env);
+        }
+    }
+
+    /// Processes what waited in `input`; returns whether that made any progress.
+    fn process_input(&mut self, out: &mut Vec<u8>, env: &mut Env) -> bool {
+        let input = std::mem::take(&mut self.input);
+        let used = self.process(&input, out, env);
+        self.input = input;
+        self.input.drain(..used);
+        if self.input.is_empty() {
+            // Hand the memory back: an idle connection should hold no buffer.
+            self.input = Vec::new();
+        }
+        used > 0 || !out.is_empty() || self.file.is_some()
+    }
+
+    // ANCHOR: process
+    /// Answers, in order, every complete request at the start of `buf`, appending the
+    /// responses to `out`, and returns how many bytes it used. Stops at a partial head, at a
+    /// file (it must be streamed before any later response), when `out` is full enough, or
+    /// when the connection is to close.
+    fn process(&mut self, buf: &[u8], out: &mut Vec<u8>, env: &mut Env) -> usize {
+        // Whatever gets queued now, its send timeout counts from now, not from before an
+        // idle spell.
+        self.last_progress = env.now;
+        let mut used = 0;
+        loop {
+            let State::Reading(reading) = &mut self.state else {
+                return buf.len();
+            };
+            match reading {
+                Reading::Body(skipper) => match skipper.skip(&buf[used..]) {
+                    Ok(n) => {
+                        used += n;
+                        if !skipper.is_done() {
+                            return used;
+                        }
+                        self.state = State::Reading(Reading::Head);
+                    }
+                    // Malformed chunks, or too much to throw away: the next request cannot be
+                    // found, so the connection ends after what is already queued.
+                    Err(_) => {
+                        self.state = State::Writing(Next::Close);
+                        return buf.len();
+                    }
+                },
+                Reading::Head => {
+                    let rest = &buf[used..];
+                    if rest.is_empty() || self.file.is_some() || out.len() >= OUTPUT_HIGH_WATER {
+                        return used;
+                    }
+                    match common::parse_head(rest) {
+                        Parsed::Partial => {
+                            self.head_started.get_or_insert(env.now);
+                            return used;
+                        }
+                        Parsed::Invalid(status) => {
+                            self.refuse(status, out, env);
+                            self.state = State::Writing(Next::Close);
+                            return buf.len();
+                        }
+                        Parsed::Complete(request, len) => {
+                            used += len;
+                            self.head_started = None;
+                            if self.respond(&request, out, env) == Persistence::Close {
+                                self.state = State::Writing(Next::Close);
+                                return buf.len();
+                            }
+                            let skipper = BodySkipper::new(request.body);
+                            if !skipper.is_done() {
+                                self.state = State::Reading(Reading::Body(skipper));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // ANCHOR_END: process
+
+    // ANCHOR: respond
+    /// Queues the response to one request: from the cache when it can, else from the site.
+    /// Returns what the response said about the connection.
+    fn respond(&mut self, request: &Request, out: &mut Vec<u8>, env: &mut Env) -> Persistence {
+        let date = env.dates.get(env.wall);
+        // The cache itself declines what it does not model (it checks the site): any request
+        // when auth is on (a hit must never skip the 401), and Range / If-Range requests.
+        // Missing paths are never hits, so the fallback is always the Site's decision.
+        if let Some(hit) = env.cache.lookup(&env.site, request, env.now) {
+            let connection = if env.draining {
+                Persistence::Close
+            } else {
+                persistence(request)
+            };
+            hit.write_head(out, Version::Http11, connection, date, SERVER);
+            out.extend_from_slice(hit.body());
+            let (status, sent) = (hit.status(), hit.body().len() as u64);
+            log(
+                &env.log,
+                self.peer,
+                env.wall,
+                Some(request),
+                None,
+                status,
+                sent,
+            );
+            return connection;
+        }
+        let (response, user) = env.site.respond_as(request);
+        let connection = if env.draining {
+            Persistence::Close
+        } else {
+            connection_for(Some(request), &response)
+        };
+        response.write_head(out, Version::Http11, connection, date, SERVER);
+        let sent = response.body_len();
+        log(
+            &env.log,
+            self.peer,
+            env.wall,
+            Some(request),
+            user.as_deref(),
+            response.status,
+            sent,
+        );
+        match response.body {
+            Body::Empty => {}
+            Body::Bytes(bytes) => out.extend_from_slice(&bytes),
+            Body::File(file) => self.file = Some(file),
+        }
+        connection
+    }
+    // ANCHOR_END: respond
+
+    /// Queues the answer to a head we will not parse; the connection closes after it.
+    fn refuse(&mut self, status: Status, out: &mut Vec<u8>, env: &mut Env) {
+        let response = Response::refuse(status);
+        let date = env.dates.get(env.wall);
+        response.write_head(out, Version::Http11, Persistence::Close, date, SERVER);
+        if let Body::Bytes(bytes) = &response.body {
+            out.extend_from_slice(bytes);
+        }
+        log(
+            &env.log,
+            self.peer,
+            env.wall,
+            None,
+            None,
+            status,
+            response.body_len(),
+        );
+    }
+
+    // ANCHOR: advance
+    /// Moves through the states as far as the socket allows, and says what to wait for.
+    fn advance(&mut self, out: &mut Vec<u8>, env: &mut Env) -> Outcome {
+        loop {
+            match &mut self.state {
+                State::Reading(reading) => {
+                    // TLS may have bytes of its own to send: the handshake's replies, session
+                    // tickets, alerts. They make the connection wait for writability too.
+                    if !out.is_empty() || self.file.is_some() || self.tls.wants_write() {
+                        let reading = std::mem::replace(reading, Reading::Head);
+                        self.state = State::Writing(Next::Read(reading));
+                        continue;
+                    }
+                    // Requests that waited behind a response are answered before reading more.
+                    if !self.input.is_empty() && self.process_input(out, env) {
+                        continue;
+                    }
+                    return self.wait_for_request(env);
+                }
+                State::Writing(_) => match self.flush(out, env.now) {
+                    Ok(true) => {
+                        match std::mem::replace(&mut self.state, State::Reading(Reading::Head)) {
+                            State::Writing(Next::Read(reading)) => {
+                                self.state = State::Reading(reading)
+                            }
+                            State::Writing(Next::Close) => return self.start_lingering(env.now),
+                            // (Not reachable: this arm is only taken in `Writing`.)
+                            other => self.state = other,
+                        }
+                    }
+                    Ok(false) => {
+                        let mut deadline = self.last_progress + SEND_TIMEOUT;
+                        if self.tls.is_handshaking() {
+                            deadline = deadline.min(self.accepted + env.header_timeout);
+                        }
+                        return Outcome::Wait {
+                            interest: Interest::Write,
+                            deadline,
+                        };
+                    }
+                    Err(_) => return Outcome::Close,
+                },
+                State::Lingering { until, .. } => {
+                    return Outcome::Wait {
+                        interest: Interest::Read,
+                        deadline: *until,
+                    }
+                }
+            }
+        }
+    }
+    // ANCHOR_END: advance
+
+    /// Nothing to send: wait for the next request (or the rest of this one, or its body).
+    fn wait_for_request(&mut self, env: &Env) -> Outcome {
+        let deadline = match (&self.state, self.head_started) {
+            // Still shaking hands: bounded from the moment of accepting, like a head.
+            _ if self.tls.is_handshaking() => self.accepted + env.header_timeout,
+            // Part of a head is here: it has until `header_timeout` after it began, however
+            // slowly the rest drips in. A per-read timeout would let a byte every 9 s live forever.
+            (State::Reading(Reading::Head), Some(started)) if !self.input.is_empty() => {
+                started + env.header_timeout
+            }
+            (State::Reading(Reading::Head), _) => {
+                self.head_started = None;
+                // Shutting down: an idle connection has nothing in flight; close it.
+                if env.draining {
+                    return Outcome::Close;
+                }
+                env.now + env.idle_timeout
+            }
+            // A body drips in: it must keep moving.
+            _ => env.now + env.idle_timeout,
+        };
+        Outcome::Wait {
+            interest: Interest::Read,
+            deadline,
+        }
+    }
+
+    // ANCHOR: flush
+    /// Writes queued bytes, then the file, through TLS until done (`true`) or the socket is
+    /// full (`false`). Done means rustls holds no ciphertext either.
+    fn flush(&mut self, out: &mut Vec<u8>, now: Instant) -> io::Result<bool> {
+        if !out.is_empty() {
+            // A new batch: as much as rustls takes, straight from the shared buffer. Only what
+            // it does not take is copied to this connection's own buffer.
+            let n = self.write_some(out, now)?;
+            self.output.extend_from_slice(&out[n..]);
+            out.clear();
+        }
+        if !self.output.is_empty() {
+            let output = std::mem::take(&mut self.output);
+            let n = self.write_some(&output, now)?;
+            self.output = output;
+            self.output.drain(..n);
+            if !self.output.is_empty() {
+                return Ok(false);
+            }
+            self.output = Vec::new();
+        }
+        // No sendfile here: sendfile copies file pages to the socket inside the kernel, but
+        // under TLS every byte must be encrypted first, in user space, by rustls (kernel TLS,
+        // kTLS, could do it in the kernel; that is an exercise). So the file is read in
+        // record-sized chunks and each is encrypted into rustls's buffer, one at a time,
+        // only once the previous ciphertext has gone: memory stays flat for a 4 GiB file.
+        let mut turn = FILE_TURN;
+        let mut chunk = [0u8; TLS_CHUNK];
+        while let Some(body) = &mut self.file {
+            if body.len == 0 {
+                self.file = None;
+                break;
+            }
+            let (flushed, progress) = send_tls(&mut self.tls, &mut self.stream)?;
+            if progress {
+                self.last_progress = now;
+            }
+            if !flushed || turn == 0 {
+                // Socket full, or still writable but others are waiting: come back later.
+                return Ok(false);
+            }
+            // A file that shrank fails here: the promised Content-Length cannot be kept. Close.
+            let n = body.read_chunk(&mut chunk)?;
+            let taken = self.tls.writer().write(&chunk[..n])?;
+            turn = turn.saturating_sub(n as u64);
+            if taken < n {
+                // (rustls's buffer was just emptied, so this does not happen; if it did, the
+                // rest goes first next time, before any more of the file.)
+                self.output.extend_from_slice(&chunk[taken..n]);
+                return Ok(false);
+            }
+        }
+        let (flushed, progress) = send_tls(&mut self.tls, &mut self.stream)?;
+        if progress {
+            self.last_progress = now;
+        }
+        Ok(flushed)
+    }
+    // ANCHOR_END: flush
+
+    /// Gives rustls as much of `bytes` as it takes, sending the ciphertext as we go; returns
+    /// how much it took. Stops when the socket is full and rustls's buffer is at its limit.
+    fn write_some(&mut self, bytes: &[u8], now: Instant) -> io::Result<usize> {
+        let mut written = 0;
+        loop {
+            let (flushed, progress) = send_tls(&mut self.tls, &mut self.stream)?;
+            if progress {
+                self.last_progress = now;
+            }
+            if written == bytes.len() || !flushed {
+                return Ok(written);
+            }
+            match self.tls.writer().write(&bytes[written..])? {
+                // (Only before the handshake ends, which never has a response to send.)
+                0 => return Ok(written),
+                n => written += n,
+            }
+        }
+    }
+
+    /// Our last response is out: send FIN, then read and discard until the client closes.
+    /// Closing at once could reset the connection while it still holds unread request bytes,
+    /// and a reset can destroy the response before the client reads it.
+    fn start_lingering(&mut self, now: Instant) -> Outcome {
+        self.input = Vec::new();
+        // Tell the client the end is deliberate (a cut without close_notify could be an attack
+        // truncating the response). Best effort: the socket may be full, and that is fine.
+        self.tls.send_close_notify();
+        let _ = send_tls(&mut self.tls, &mut self.stream);
+        if self.stream.shutdown(Shutdown::Write).is_err() {
+            return Outcome::Close;
+        }
+        let until = now + LINGER_TIME;
+        self.state = State::Lingering { drained: 0, until };
+        Outcome::Wait {
+            interest: Interest::Read,
+            deadline: until,
+        }
+    }
+
+    fn linger(&mut self, scratch: &mut [u8]) -> Outcome {
+        let State::Lingering { drained, until } = &mut self.state else {
+            return Outcome::Close;
+        };
+        match self.stream.read(scratch) {
+            Ok(0) => Outcome::Close,
+            Ok(n) if *drained + n > LINGER_BYTES => Outcome::Close,
+            Ok(n) => {
+                *drained += n;
+                Outcome::Wait {
+                    interest: Interest::Read,
+                    deadline: *until,
+                }
+            }
+            Err(e) if is_transient(&e) => Outcome::Wait {
+                interest: Interest::Read,
+                deadline: *until,
+            },
+            Err(_) => Outcome::Close,
+        }
+    }
+}
+
+// ANCHOR: send_tls
+/// Moves the ciphertext rustls has ready to the socket. Returns (all of it went, any went).
+/// A free function, not a method, so it can run while a connection's file body is borrowed.
+fn send_tls(tls: &mut ServerConnection, stream: &mut TcpStream) -> io::Result<(bool, bool)> {
+    let mut progress = false;
+    while tls.wants_write() {
+        match tls.write_tls(stream) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(_) => progress = true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((false, progress)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((true, progress))
+}
+// ANCHOR_END: send_tls
+
+/// Errors that mean "nothing now, try again later", not "this connection is broken".
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
+fn log(
+    log: &AccessLog,
+    peer: IpAddr,
+    time: SystemTime,
+    request: Option<&Request>,
+    user: Option<&str>,
+    status: Status,
+    body_bytes: u64,
+) {
+    if log.enabled() {
+        let entry = LogEntry {
+            peer,
+            time,
+            request,
+            user,
+            status,
+            body_bytes,
+        };
+        log.write(&entry.combined());
+    }
+}

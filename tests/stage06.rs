@@ -1,0 +1,401 @@
+//! stage06 (stage05's event loop over TLS, with Basic auth, ranges and an HTML5 fallback).
+//!
+//! Every test talks TLS to the server (the harness's `TlsClient`, a rustls client that accepts
+//! the server's self-signed certificate), or deliberately does not: plaintext, garbage and a
+//! TLS 1.1 ClientHello must each cost only their own connection. The plaintext conformance
+//! groups do not apply as-is (every byte on this port is TLS); their ideas are re-checked here
+//! over TLS where they matter (keep-alive, pipelining, big files).
+
+mod support;
+#[path = "support/tls.rs"]
+mod tls;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{big_content, fixture, Server, Stage, BIG_LEN};
+use tls::{base64, client_config, TlsClient};
+
+const STAGE: Stage = Stage::new("stage06");
+
+fn get(path: &str, extra: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra}\r\n")
+}
+
+/// One request on a fresh TLS connection.
+fn fetch(server: &Server, path: &str, extra: &str) -> support::HttpResponse {
+    TlsClient::connect(server.port).request(&get(path, extra))
+}
+
+#[test]
+fn startup_says_https_and_prints_the_fingerprint() {
+    let server = STAGE.start();
+    assert!(server.wait_for(Duration::from_secs(5), || server
+        .stderr()
+        .contains("fingerprint")));
+    let stderr = server.stderr();
+    assert!(stderr.contains("self-signed"), "{stderr}");
+    let client = TlsClient::connect(server.port);
+    assert_eq!(client.alpn().as_deref(), Some(&b"http/1.1"[..]));
+    assert_eq!(client.version(), Some(rustls::ProtocolVersion::TLSv1_3));
+}
+
+#[test]
+fn tls12_works_and_alpn_without_http11_is_refused() {
+    let server = STAGE.start();
+    let config = client_config(&[&rustls::version::TLS12], &[b"http/1.1"]);
+    let mut client = TlsClient::try_connect(server.port, config).expect("TLS 1.2 handshake");
+    assert_eq!(client.version(), Some(rustls::ProtocolVersion::TLSv1_2));
+    assert_eq!(client.request(&get("/notes.txt", "")).status, 200);
+    let h2_only = client_config(rustls::DEFAULT_VERSIONS, &[b"h2"]);
+    assert!(TlsClient::try_connect(server.port, h2_only).is_err());
+    assert_eq!(fetch(&server, "/notes.txt", "").status, 200);
+}
+
+/// A ClientHello that offers TLS 1.1 at most (no supported_versions extension), which is
+/// what a TLS 1.1-only client sends. rustls cannot speak 1.1, so the test writes the bytes.
+fn tls11_client_hello() -> Vec<u8> {
+    let mut body = vec![0x03, 0x02]; // client_version: TLS 1.1
+    body.extend_from_slice(&[0x42; 32]); // random
+    body.push(0); // no session id
+    body.extend_from_slice(&[0x00, 0x04, 0xc0, 0x13, 0x00, 0x2f]); // two CBC suites of 1.1
+    body.extend_from_slice(&[0x01, 0x00]); // compression: null
+    let mut handshake = vec![0x01, 0x00, 0x00, body.len() as u8];
+    handshake.extend_from_slice(&body);
+    let mut record = vec![0x16, 0x03, 0x01, 0x00, handshake.len() as u8];
+    record.extend_from_slice(&handshake);
+    record
+}
+
+#[test]
+fn tls11_is_refused_with_an_alert() {
+    let server = STAGE.start();
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream.write_all(&tls11_client_hello()).expect("send");
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    // An alert record (0x15), or nothing: never a ServerHello (a handshake record, 0x16).
+    assert!(reply.first().is_none_or(|b| *b == 0x15), "{reply:02x?}");
+    assert_eq!(fetch(&server, "/notes.txt", "").status, 200);
+}
+
+#[test]
+fn plaintext_and_garbage_close_only_their_connection() {
+    // Incomplete records wait for the handshake deadline (the header timeout): keep it short,
+    // and keep the idle keeper connection alive for longer than all of that.
+    let mut server = STAGE.start_with(&["--header-timeout", "2", "--idle-timeout", "60"]);
+    let mut keeper = TlsClient::connect(server.port);
+    assert_eq!(keeper.request(&get("/notes.txt", "")).status, 200);
+    let junk: Vec<Vec<u8>> = vec![
+        b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
+        (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect(),
+        vec![0x16, 0x03, 0x03, 0xff, 0xff, 0x01],
+        vec![0x16; 1],
+    ];
+    for bytes in junk {
+        let mut stream = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .expect("timeout");
+        let _ = stream.write_all(&bytes);
+        let mut reply = Vec::new();
+        let _ = stream.read_to_end(&mut reply);
+        assert!(support::find(&reply, b"HTTP/1.").is_none(), "{reply:?}");
+    }
+    server.assert_alive();
+    assert_eq!(keeper.request(&get("/notes.txt", "")).status, 200);
+    assert_eq!(fetch(&server, "/index.html", "").status, 200);
+}
+
+#[test]
+fn a_stalled_handshake_is_cut_off_by_the_header_timeout() {
+    let server = STAGE.start_with(&["--header-timeout", "1"]);
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    // Half a ClientHello, then nothing.
+    stream.write_all(&tls11_client_hello()[..20]).expect("send");
+    let started = Instant::now();
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    assert!(started.elapsed() < Duration::from_secs(8));
+    assert_eq!(fetch(&server, "/notes.txt", "").status, 200);
+}
+
+#[test]
+fn single_ranges_in_every_form() {
+    let server = STAGE.start();
+    let big = big_content();
+    let len = BIG_LEN;
+    let cases: [(&str, usize, usize); 5] = [
+        ("bytes=0-99", 0, 99),
+        ("bytes=1000-", 1000, len - 1),
+        ("bytes=-500", len - 500, len - 1),
+        ("bytes=70000-99999999", 70_000, len - 1),
+        ("bytes=5-5", 5, 5),
+    ];
+    let mut client = TlsClient::connect(server.port);
+    for (range, first, last) in cases {
+        let response = client.request(&get("/big.bin", &format!("Range: {range}\r\n")));
+        assert_eq!(response.status, 206, "{range}");
+        assert_eq!(
+            response.header("Content-Range"),
+            Some(format!("bytes {first}-{last}/{len}").as_str())
+        );
+        assert_eq!(response.header("Accept-Ranges"), Some("bytes"));
+        assert_eq!(response.body, &big[first..=last], "{range}");
+    }
+    let notes = client.request(&get("/notes.txt", "Range: bytes=0-4\r\n"));
+    assert_eq!((notes.status, notes.body.as_slice()), (206, &b"plain"[..]));
+}
+
+#[test]
+fn unsatisfiable_malformed_and_head_ranges() {
+    let server = STAGE.start();
+    let mut client = TlsClient::connect(server.port);
+    let past = client.request(&get("/big.bin", &format!("Range: bytes={BIG_LEN}-\r\n")));
+    assert_eq!(past.status, 416);
+    assert_eq!(
+        past.header("Content-Range"),
+        Some(format!("bytes */{BIG_LEN}").as_str())
+    );
+    for malformed in ["bytes=a-b", "bytes=5-1", "items=0-1", "bytes=1"] {
+        let response = client.request(&get("/notes.txt", &format!("Range: {malformed}\r\n")));
+        assert_eq!(response.status, 200, "{malformed}");
+        assert_eq!(response.body, support::TYPED_FILES[4].1);
+    }
+    let head = client.request("HEAD /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\n\r\n");
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("Accept-Ranges"), Some("bytes"));
+    // The connection is still good after all of that.
+    assert_eq!(client.request(&get("/notes.txt", "")).status, 200);
+}
+
+#[test]
+fn several_ranges_are_multipart_byteranges() {
+    let server = STAGE.start();
+    let big = big_content();
+    let response = fetch(&server, "/big.bin", "Range: bytes=0-9,100-109\r\n");
+    assert_eq!(response.status, 206);
+    let content_type = response.header("Content-Type").expect("type");
+    let boundary = content_type
+        .strip_prefix("multipart/byteranges; boundary=")
+        .expect("multipart type");
+    let mut expected = Vec::new();
+    for (first, last) in [(0usize, 9usize), (100, 109)] {
+        expected.extend_from_slice(
+            format!(
+                "\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n\
+                 Content-Range: bytes {first}-{last}/{BIG_LEN}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        expected.extend_from_slice(&big[first..=last]);
+    }
+    expected.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    assert_eq!(response.body, expected);
+    // Overlapping ranges: the whole file (nginx's rule).
+    let overlapping = fetch(&server, "/notes.txt", "Range: bytes=0-5,3-8\r\n");
+    assert_eq!(overlapping.status, 200);
+}
+
+#[test]
+fn if_range_fresh_gives_the_range_and_stale_the_whole_file() {
+    let server = STAGE.start();
+    let mut client = TlsClient::connect(server.port);
+    let first = client.request(&get("/notes.txt", ""));
+    let etag = first.header("ETag").expect("etag").to_string();
+    let date = first.header("Last-Modified").expect("date").to_string();
+    for fresh in [&etag, &date] {
+        let response = client.request(&get(
+            "/notes.txt",
+            &format!("Range: bytes=0-4\r\nIf-Range: {fresh}\r\n"),
+        ));
+        assert_eq!(
+            (response.status, response.body.as_slice()),
+            (206, &b"plain"[..])
+        );
+    }
+    for stale in ["\"0-0\"", "Sun, 06 Nov 1994 08:49:37 GMT"] {
+        let response = client.request(&get(
+            "/notes.txt",
+            &format!("Range: bytes=0-4\r\nIf-Range: {stale}\r\n"),
+        ));
+        assert_eq!(response.status, 200, "{stale}");
+        assert_eq!(response.body, support::TYPED_FILES[4].1);
+    }
+}
+
+/// `Authorization` values that must all get the same 401.
+fn bad_credentials(user: &str) -> Vec<String> {
+    vec![
+        String::new(),
+        format!(
+            "Authorization: Basic {}\r\n",
+            base64(format!("{user}:wrong").as_bytes())
+        ),
+        format!("Authorization: Basic {}\r\n", base64(b"nobody:secret")),
+        "Authorization: Basic %%%not-base64%%%\r\n".to_string(),
+        format!("Authorization: Basic {}\r\n", base64(b"no colon here")),
+        format!("Authorization: Basic {}\r\n", base64(b"\xff\xfe:\xff")),
+        format!(
+            "Authorization: Bearer {}\r\n",
+            base64(format!("{user}:secret").as_bytes())
+        ),
+        "Authorization: Basic\r\n".to_string(),
+    ]
+}
+
+fn check_auth(server: &Server, user: &str, password: &str) {
+    let mut client = TlsClient::connect(server.port);
+    for bad in bad_credentials(user) {
+        for path in ["/notes.txt", "/no-such-file", "/docs"] {
+            let response = client.request(&get(path, &bad));
+            assert_eq!(response.status, 401, "{bad:?} {path}");
+            assert_eq!(
+                response.header("WWW-Authenticate"),
+                Some("Basic realm=\"test realm\", charset=\"UTF-8\"")
+            );
+            assert!(!response.text().contains("plain text"), "body leak");
+        }
+    }
+    let good = format!(
+        "Authorization: Basic {}\r\n",
+        base64(format!("{user}:{password}").as_bytes())
+    );
+    for _ in 0..2 {
+        let response = client.request(&get("/notes.txt", &good));
+        assert_eq!(response.status, 200);
+        assert_eq!(response.body, support::TYPED_FILES[4].1);
+    }
+    let ranged = client.request(&get("/notes.txt", &format!("{good}Range: bytes=0-4\r\n")));
+    assert_eq!(ranged.status, 206);
+    assert!(server.wait_for(Duration::from_secs(5), || server
+        .log()
+        .contains(&format!(" - {user} ["))));
+}
+
+#[test]
+fn basic_auth_from_the_command_line() {
+    let server = STAGE.start_with(&["--auth", "alice:secret", "--realm", "test realm"]);
+    check_auth(&server, "alice", "secret");
+}
+
+#[test]
+fn basic_auth_from_an_htpasswd_file() {
+    let output = Command::new("htpasswd")
+        .args(["-nbB", "-C", "4", "bob", "secret"])
+        .output();
+    let Some(output) = output.ok().filter(|o| o.status.success()) else {
+        eprintln!("skipping basic_auth_from_an_htpasswd_file: htpasswd (apache2-utils) not found");
+        return;
+    };
+    let file = fixture().root.parent().expect("base").join("test.htpasswd");
+    std::fs::write(&file, &output.stdout).expect("write htpasswd");
+    let file = file.to_string_lossy().into_owned();
+    let server = STAGE.start_with(&["--htpasswd", &file, "--realm", "test realm"]);
+    check_auth(&server, "bob", "secret");
+}
+
+#[test]
+fn fallback_serves_routes_and_404s_missing_assets() {
+    let server = STAGE.start_with(&["--fallback", "/index.html"]);
+    let index = support::TYPED_FILES[0].1;
+    let route = fetch(&server, "/app/users/42", "Accept: text/html,*/*;q=0.8\r\n");
+    assert_eq!((route.status, route.body.as_slice()), (200, index));
+    assert_eq!(
+        route.header("Content-Type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(
+        fetch(&server, "/missing.css", "Accept: */*\r\n").status,
+        404
+    );
+    assert_eq!(
+        fetch(&server, "/app/missing.js", "Accept: text/html\r\n").status,
+        404
+    );
+    assert_eq!(
+        fetch(&server, "/api/x", "Accept: application/json\r\n").status,
+        404
+    );
+    let without = STAGE.start();
+    assert_eq!(
+        fetch(&without, "/app/users/42", "Accept: text/html\r\n").status,
+        404
+    );
+}
+
+#[test]
+fn keep_alive_and_pipelining_over_tls() {
+    let server = STAGE.start();
+    let mut client = TlsClient::connect(server.port);
+    for _ in 0..5 {
+        assert_eq!(client.request(&get("/notes.txt", "")).status, 200);
+        assert_eq!(client.request(&get("/nope", "")).status, 404);
+    }
+    let a = get("/notes.txt", "");
+    let b = "HEAD /index.html HTTP/1.1\r\nHost: x\r\n\r\n".to_string();
+    let c = get("/docs/", "");
+    let d = get("/notes.txt", "Range: bytes=0-4\r\n");
+    let batch: Vec<&str> = vec![&a, &b, &c, &d, &a];
+    let responses = client.pipeline(&batch);
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [200, 200, 200, 206, 200]);
+    assert_eq!(responses[2].text(), support::DOCS_INDEX);
+    assert_eq!(responses[3].body, b"plain");
+    let close = client.request("GET /notes.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(close.status, 200);
+    assert!(client.is_closed());
+}
+
+#[test]
+fn a_big_file_arrives_intact_over_tls() {
+    let server = STAGE.start();
+    let mut client = TlsClient::connect(server.port);
+    let response = client.request(&get("/big.bin", ""));
+    assert_eq!(response.status, 200);
+    assert!(response.body == big_content(), "10 MiB body differs");
+    // And the connection carries on after it.
+    assert_eq!(client.request(&get("/notes.txt", "")).status, 200);
+}
+
+#[test]
+fn bad_certificate_files_are_one_line_errors() {
+    let missing = Command::new(support::binary("stage06"))
+        .args(["0", "."])
+        .args(["--cert", "/no/such/cert.pem", "--key", "/no/such/key.pem"])
+        .output()
+        .expect("run");
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.starts_with("stage06: error: cannot read certificate"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let not_pem = fixture().root.join("notes.txt");
+    let invalid = Command::new(support::binary("stage06"))
+        .args(["0", "."])
+        .arg("--cert")
+        .arg(&not_pem)
+        .arg("--key")
+        .arg(&not_pem)
+        .output()
+        .expect("run");
+    assert!(!invalid.status.success());
+    let stderr = String::from_utf8_lossy(&invalid.stderr);
+    assert!(stderr.starts_with("stage06: error: "), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let help = Command::new(support::binary("stage06"))
+        .arg("--help")
+        .output()
+        .expect("run");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("ps"), "{help}");
+}
