@@ -77,6 +77,7 @@ pub fn smuggling_framings_are_400_and_close(stage: &Stage) {
     );
 }
 
+// ANCHOR: smuggled
 pub fn smuggled_request_is_never_answered(stage: &Stage) {
     // The classic CL.TE attack: a front end that trusts Content-Length forwards all of this
     // as one request; a back end that trusts chunked would answer a second, smuggled GET.
@@ -93,6 +94,7 @@ pub fn smuggled_request_is_never_answered(stage: &Stage) {
         String::from_utf8_lossy(&rest)
     );
 }
+// ANCHOR_END: smuggled
 
 pub fn forbidden_bytes_in_heads_are_400(stage: &Stage) {
     let cases = [

@@ -15,6 +15,7 @@ macro_rules! traversal_behaviours {
     };
 }
 
+// ANCHOR: corpus
 /// Targets that try to climb out of ROOT, each followed by something that exists outside it
 /// (`secret.txt` sits next to ROOT) or on every Linux machine (`/etc/passwd`).
 const CORPUS: &[&str] = &[
@@ -47,6 +48,7 @@ const CORPUS: &[&str] = &[
     "/....//secret.txt",
     "/..;/secret.txt",
 ];
+// ANCHOR_END: corpus
 
 pub fn traversal_corpus_never_leaves_the_root(stage: &Stage) {
     let server = stage.start();
