@@ -6,9 +6,13 @@
 //! `#[test]` per behaviour. Stage N claims what stage N-1 did, plus its own groups.
 
 pub mod cli;
+pub mod eventloop;
 pub mod hostile;
 pub mod http10;
+pub mod keepalive;
 pub mod limits;
+pub mod pipelining;
+pub mod pool;
 pub mod resilience;
 pub mod traversal;
 
