@@ -12,6 +12,9 @@
 //! timers, capacity limits and graceful shutdown. `timers.rs` holds the deadlines.
 
 mod connection;
+// The deadline heap is stage05's, unchanged: TLS adds nothing to how timers work, so the
+// file is shared rather than copied.
+#[path = "../../stage05-poll-loop/src/timers.rs"]
 mod timers;
 mod tls;
 
