@@ -21,6 +21,9 @@ macro_rules! cli_behaviours {
     };
 }
 
+/// No `.timeout()` on these: assert_cmd implements it with a process-wide SIGCHLD handler,
+/// which interrupts blocking reads in every other test thread (EINTR). Each command here
+/// exits at once by design; a hang would be the bug this group exists to catch.
 fn command(stage: &Stage) -> Command {
     Command::new(binary(stage.name))
 }
@@ -50,7 +53,6 @@ pub fn port_in_use_is_one_clear_line(stage: &Stage) {
     command(stage)
         .args(["--bind", "127.0.0.1", &port])
         .arg(&fixture().root)
-        .timeout(std::time::Duration::from_secs(10))
         .assert()
         .failure()
         .stderr(one_clear_line("already in use"));
@@ -59,7 +61,6 @@ pub fn port_in_use_is_one_clear_line(stage: &Stage) {
 pub fn missing_root_is_one_clear_line(stage: &Stage) {
     command(stage)
         .args(["0", "/no/such/folder"])
-        .timeout(std::time::Duration::from_secs(10))
         .assert()
         .failure()
         .stderr(one_clear_line("ROOT /no/such/folder does not exist"));
@@ -69,7 +70,6 @@ pub fn root_that_is_a_file_is_one_clear_line(stage: &Stage) {
     command(stage)
         .arg("0")
         .arg(fixture().root.join("notes.txt"))
-        .timeout(std::time::Duration::from_secs(10))
         .assert()
         .failure()
         .stderr(one_clear_line("is not a directory"));
@@ -86,7 +86,6 @@ pub fn bad_bind_address_is_one_clear_line(stage: &Stage) {
     command(stage)
         .args(["--bind", "192.0.2.1", "0"])
         .arg(&fixture().root)
-        .timeout(std::time::Duration::from_secs(10))
         .assert()
         .failure()
         .stderr(one_clear_line("is not one of this machine's addresses"));
@@ -96,7 +95,6 @@ pub fn unwritable_access_log_is_one_clear_line(stage: &Stage) {
     command(stage)
         .args(["--access-log", "/no/such/dir/access.log", "0"])
         .arg(&fixture().root)
-        .timeout(std::time::Duration::from_secs(10))
         .assert()
         .failure()
         .stderr(one_clear_line(

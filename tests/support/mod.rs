@@ -349,7 +349,13 @@ impl Client {
 
     fn fill(&mut self) -> io::Result<usize> {
         let mut buf = [0u8; 64 * 1024];
-        let n = self.stream.read(&mut buf)?;
+        // A signal (say SIGCHLD from another test's server) can interrupt a read: retry it.
+        let n = loop {
+            match self.stream.read(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
         self.pending.extend_from_slice(&buf[..n]);
         Ok(n)
     }
