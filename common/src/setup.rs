@@ -132,6 +132,30 @@ impl AccessLog {
         !matches!(self, AccessLog::Off)
     }
 
+    /// Logs one exchange in Combined Log Format; the line is only formatted when the log is on.
+    /// `user` is the authenticated user (stage06), `body_bytes` the body bytes sent.
+    pub fn record(
+        &self,
+        peer: IpAddr,
+        time: std::time::SystemTime,
+        request: Option<&crate::Request>,
+        user: Option<&str>,
+        status: crate::Status,
+        body_bytes: u64,
+    ) {
+        if self.enabled() {
+            let entry = crate::LogEntry {
+                peer,
+                time,
+                request,
+                user,
+                status,
+                body_bytes,
+            };
+            self.write(&entry.combined());
+        }
+    }
+
     /// Writes one line. A failing log (disk full, closed stdout) must not stop the server.
     pub fn write(&self, line: &str) {
         let _ = match self {

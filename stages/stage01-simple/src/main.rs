@@ -8,11 +8,11 @@
 
 use clap::Parser;
 use common::{
-    AccessLog, Body, BodyFraming, CommonArgs, Connection, DateCache, LogEntry, Parsed, Response,
-    Site, Version,
+    AccessLog, Body, BodyFraming, CommonArgs, Connection, DateCache, Parsed, Response, Site,
+    Version,
 };
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, SystemTime};
 
 /// A stage01 server: HTTP/1.0, one connection at a time.
@@ -96,7 +96,14 @@ fn handle(
     );
     stream.write_all(&head)?;
     let sent = write_body(&mut stream, response.body)?;
-    log_exchange(log, peer, request.as_ref(), response.status, sent);
+    log.record(
+        peer,
+        SystemTime::now(),
+        request.as_ref(),
+        None,
+        response.status,
+        sent,
+    );
     // Closing with unread input makes the kernel send a reset, which can destroy the
     // response in flight; only then is the slower lingering close worth its round trip.
     if unread {
@@ -161,23 +168,3 @@ fn write_body(stream: &mut TcpStream, body: Body) -> io::Result<u64> {
     }
 }
 // ANCHOR_END: write_body
-
-fn log_exchange(
-    log: &AccessLog,
-    peer: IpAddr,
-    request: Option<&common::Request>,
-    status: common::Status,
-    sent: u64,
-) {
-    if log.enabled() {
-        let entry = LogEntry {
-            peer,
-            time: SystemTime::now(),
-            request,
-            user: None,
-            status,
-            body_bytes: sent,
-        };
-        log.write(&entry.combined());
-    }
-}

@@ -11,11 +11,11 @@
 
 use clap::Parser;
 use common::{
-    AccessLog, Body, BodySkipper, CommonArgs, Connection, DateCache, LogEntry, Parsed, Request,
-    Response, Site, Status, Version,
+    AccessLog, Body, BodySkipper, CommonArgs, Connection, DateCache, Parsed, Request, Response,
+    Site, Status, Version,
 };
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -145,7 +145,14 @@ fn handle(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
         let status = response.status;
         let mut sent = 0;
         let written = send(&mut stream, &head, response.body, &mut sent);
-        log_exchange(&shared.log, peer, request.as_ref(), status, sent);
+        shared.log.record(
+            peer,
+            SystemTime::now(),
+            request.as_ref(),
+            None,
+            status,
+            sent,
+        );
         written?;
 
         // Answered; now step over the body the request came with, so that what follows is
@@ -313,23 +320,3 @@ fn send(stream: &mut TcpStream, head: &[u8], body: Body, sent: &mut u64) -> io::
     }
 }
 // ANCHOR_END: send
-
-fn log_exchange(
-    log: &AccessLog,
-    peer: IpAddr,
-    request: Option<&Request>,
-    status: Status,
-    sent: u64,
-) {
-    if log.enabled() {
-        let entry = LogEntry {
-            peer,
-            time: SystemTime::now(),
-            request,
-            user: None,
-            status,
-            body_bytes: sent,
-        };
-        log.write(&entry.combined());
-    }
-}

@@ -13,11 +13,11 @@
 
 use clap::Parser;
 use common::{
-    AccessLog, Body, BodySkipper, CommonArgs, Connection, DateCache, LogEntry, Parsed, Request,
-    Response, Site, Status, Version,
+    AccessLog, Body, BodySkipper, CommonArgs, Connection, DateCache, Parsed, Request, Response,
+    Site, Status, Version,
 };
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -153,7 +153,14 @@ fn handle(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
         let status = response.status;
         let mut sent = 0;
         let queued = queue(&mut stream, &mut out, response.body, &mut sent);
-        log_exchange(&shared.log, peer, request.as_ref(), status, sent);
+        shared.log.record(
+            peer,
+            SystemTime::now(),
+            request.as_ref(),
+            None,
+            status,
+            sent,
+        );
         if let Err(e) = queued {
             // The answers before this one are whole: they still go out, then the close tells
             // the client this one was cut short.
@@ -358,23 +365,3 @@ fn flush(stream: &mut TcpStream, out: &mut Vec<u8>) -> io::Result<()> {
     Ok(())
 }
 // ANCHOR_END: flush
-
-fn log_exchange(
-    log: &AccessLog,
-    peer: IpAddr,
-    request: Option<&Request>,
-    status: Status,
-    sent: u64,
-) {
-    if log.enabled() {
-        let entry = LogEntry {
-            peer,
-            time: SystemTime::now(),
-            request,
-            user: None,
-            status,
-            body_bytes: sent,
-        };
-        log.write(&entry.combined());
-    }
-}

@@ -21,8 +21,8 @@ use crate::timers::Timer;
 use common::cache::FileCache;
 use common::framing::{persistence, BodySkipper};
 use common::{
-    connection_for, AccessLog, Body, Connection as Persistence, DateCache, FileBody, LogEntry,
-    Parsed, Request, Response, Site, Status, Version,
+    connection_for, AccessLog, Body, Connection as Persistence, DateCache, FileBody, Parsed,
+    Request, Response, Site, Status, Version,
 };
 use rustls::ServerConnection;
 use std::io::{self, Read, Write};
@@ -370,15 +370,8 @@ impl Connection {
             hit.write_head(out, Version::Http11, connection, date, SERVER);
             out.extend_from_slice(hit.body());
             let (status, sent) = (hit.status(), hit.body().len() as u64);
-            log(
-                &env.log,
-                self.peer,
-                env.wall,
-                Some(request),
-                None,
-                status,
-                sent,
-            );
+            env.log
+                .record(self.peer, env.wall, Some(request), None, status, sent);
             return connection;
         }
         let (response, user) = env.site.respond_as(request);
@@ -389,8 +382,7 @@ impl Connection {
         };
         response.write_head(out, Version::Http11, connection, date, SERVER);
         let sent = response.body_len();
-        log(
-            &env.log,
+        env.log.record(
             self.peer,
             env.wall,
             Some(request),
@@ -415,15 +407,8 @@ impl Connection {
         if let Body::Bytes(bytes) = &response.body {
             out.extend_from_slice(bytes);
         }
-        log(
-            &env.log,
-            self.peer,
-            env.wall,
-            None,
-            None,
-            status,
-            response.body_len(),
-        );
+        env.log
+            .record(self.peer, env.wall, None, None, status, response.body_len());
     }
 
     // ANCHOR: advance
@@ -653,26 +638,4 @@ fn is_transient(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
     )
-}
-
-fn log(
-    log: &AccessLog,
-    peer: IpAddr,
-    time: SystemTime,
-    request: Option<&Request>,
-    user: Option<&str>,
-    status: Status,
-    body_bytes: u64,
-) {
-    if log.enabled() {
-        let entry = LogEntry {
-            peer,
-            time,
-            request,
-            user,
-            status,
-            body_bytes,
-        };
-        log.write(&entry.combined());
-    }
 }
