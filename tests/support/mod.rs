@@ -282,82 +282,13 @@ impl Client {
 
     /// Reads one response, or says why none came.
     pub fn try_response(&mut self, head_request: bool) -> io::Result<HttpResponse> {
-        let head_end = loop {
-            if let Some(end) = find(&self.pending, b"\r\n\r\n") {
-                break end + 4;
-            }
-            if self.fill()? == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("closed after {:?}", String::from_utf8_lossy(&self.pending)),
-                ));
-            }
-        };
-        let head = String::from_utf8(self.pending[..head_end].to_vec())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "non-UTF-8 head"))?;
-        self.pending.drain(..head_end);
-        let mut lines = head.split("\r\n");
-        let status_line = lines.next().unwrap_or_default().to_string();
-        let status = status_line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let headers: Vec<(String, String)> = lines
-            .filter(|l| !l.is_empty())
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n.to_string(), v.trim().to_string()))
-            .collect();
-        let mut response = HttpResponse {
-            status_line,
-            status,
-            headers,
-            body: Vec::new(),
-        };
-        let bodiless =
-            head_request || status == 304 || status == 204 || (100..200).contains(&status);
-        if !bodiless {
-            match response
-                .header("content-length")
-                .map(|l| l.parse::<usize>())
-            {
-                Some(Ok(len)) => {
-                    while self.pending.len() < len {
-                        if self.fill()? == 0 {
-                            return Err(io::Error::new(
-                                io::ErrorKind::UnexpectedEof,
-                                "body cut short",
-                            ));
-                        }
-                    }
-                    response.body = self.pending.drain(..len).collect();
-                }
-                Some(Err(_)) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "bad Content-Length",
-                    ))
-                }
-                None => {
-                    while self.fill()? > 0 {}
-                    response.body = std::mem::take(&mut self.pending);
-                }
-            }
-        }
-        Ok(response)
+        read_response(&mut self.pending, head_request, |pending| {
+            fill_from(&mut self.stream, pending)
+        })
     }
 
     fn fill(&mut self) -> io::Result<usize> {
-        let mut buf = [0u8; 64 * 1024];
-        // A signal (say SIGCHLD from another test's server) can interrupt a read: retry it.
-        let n = loop {
-            match self.stream.read(&mut buf) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other?,
-            }
-        };
-        self.pending.extend_from_slice(&buf[..n]);
-        Ok(n)
+        fill_from(&mut self.stream, &mut self.pending)
     }
 
     /// True when the server has closed the connection (EOF or reset) with nothing more sent.
@@ -437,6 +368,97 @@ impl HttpResponse {
 
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Reads one response from `pending`, calling `fill` (which appends to it) for more bytes:
+/// the byte-for-byte HTTP reading every test client shares, whatever carries the bytes.
+/// `head_request` says whether it answers a HEAD (no body follows).
+pub fn read_response(
+    pending: &mut Vec<u8>,
+    head_request: bool,
+    mut fill: impl FnMut(&mut Vec<u8>) -> io::Result<usize>,
+) -> io::Result<HttpResponse> {
+    let head_end = loop {
+        if let Some(end) = find(pending, b"\r\n\r\n") {
+            break end + 4;
+        }
+        if fill(pending)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("closed after {:?}", String::from_utf8_lossy(pending)),
+            ));
+        }
+    };
+    let head = String::from_utf8(pending[..head_end].to_vec())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "non-UTF-8 head"))?;
+    pending.drain(..head_end);
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default().to_string();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.to_string(), v.trim().to_string()))
+        .collect();
+    let mut response = HttpResponse {
+        status_line,
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    let bodiless = head_request || status == 304 || status == 204 || (100..200).contains(&status);
+    if bodiless {
+        return Ok(response);
+    }
+    match response
+        .header("content-length")
+        .map(|l| l.parse::<usize>())
+    {
+        Some(Ok(len)) => {
+            while pending.len() < len {
+                if fill(pending)? == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "body cut short",
+                    ));
+                }
+            }
+            response.body = pending.drain(..len).collect();
+        }
+        Some(Err(_)) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "bad Content-Length",
+            ))
+        }
+        None => {
+            while fill(pending)? > 0 {}
+            response.body = std::mem::take(pending);
+        }
+    }
+    Ok(response)
+}
+
+/// One read from `source` appended to `pending`; returns the bytes read (0 at the end).
+/// A signal (say SIGCHLD from another test's server) can interrupt a read: it is retried. A
+/// TLS peer that closes without close_notify reports UnexpectedEof: the same as the end here.
+pub fn fill_from(source: &mut impl Read, pending: &mut Vec<u8>) -> io::Result<usize> {
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match source.read(&mut buf) {
+            Ok(n) => {
+                pending.extend_from_slice(&buf[..n]);
+                return Ok(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+            Err(e) => return Err(e),
+        }
     }
 }
 

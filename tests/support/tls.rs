@@ -8,12 +8,12 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
-use crate::support::{find, HttpResponse, READ_TIMEOUT};
+use crate::support::{fill_from, read_response, HttpResponse, READ_TIMEOUT};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 
@@ -150,66 +150,15 @@ impl TlsClient {
         self.try_response(head_request).expect("read a response")
     }
 
-    /// Reads one response (Content-Length framed, or to the end).
+    /// Reads one response, with the plain client's reader (Content-Length framed, or to the end).
     pub fn try_response(&mut self, head_request: bool) -> io::Result<HttpResponse> {
-        let head_end = loop {
-            if let Some(end) = find(&self.pending, b"\r\n\r\n") {
-                break end + 4;
-            }
-            if self.fill()? == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed"));
-            }
-        };
-        let head = String::from_utf8_lossy(&self.pending[..head_end]).into_owned();
-        self.pending.drain(..head_end);
-        let mut lines = head.split("\r\n");
-        let status_line = lines.next().unwrap_or_default().to_string();
-        let status = status_line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n.to_string(), v.trim().to_string()))
-            .collect();
-        let mut response = HttpResponse {
-            status_line,
-            status,
-            headers,
-            body: Vec::new(),
-        };
-        if head_request || status == 304 {
-            return Ok(response);
-        }
-        match response.header("content-length").map(str::parse::<usize>) {
-            Some(Ok(len)) => {
-                while self.pending.len() < len {
-                    if self.fill()? == 0 {
-                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "body cut"));
-                    }
-                }
-                response.body = self.pending.drain(..len).collect();
-            }
-            _ => {
-                while self.fill()? > 0 {}
-                response.body = std::mem::take(&mut self.pending);
-            }
-        }
-        Ok(response)
+        read_response(&mut self.pending, head_request, |pending| {
+            fill_from(&mut self.tls, pending)
+        })
     }
 
     fn fill(&mut self) -> io::Result<usize> {
-        let mut buf = [0u8; 64 * 1024];
-        match self.tls.read(&mut buf) {
-            Ok(n) => {
-                self.pending.extend_from_slice(&buf[..n]);
-                Ok(n)
-            }
-            // The server closed without close_notify: the same as EOF for these tests.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
-            Err(e) => Err(e),
-        }
+        fill_from(&mut self.tls, &mut self.pending)
     }
 
     /// True when the server has closed the connection with nothing more sent.
