@@ -6,6 +6,7 @@
 use clap::Args;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Printed after every stage's `--help`: the limits a client runs into.
 pub const LIMITS_HELP: &str = "\
@@ -31,4 +32,33 @@ pub struct CommonArgs {
     /// Write no access log at all
     #[arg(long, short, conflicts_with = "access_log")]
     pub quiet: bool,
+}
+
+// ANCHOR: timeouts
+/// The two timeouts every stage with keep-alive takes (stage02 on), flattened into its parser.
+/// Zero is refused: to the kernel a zero socket timeout means "wait for ever".
+#[derive(Args, Debug, Clone)]
+pub struct TimeoutArgs {
+    /// Close a connection that stays silent SECS between requests (or that stops taking our
+    /// bytes for that long)
+    #[arg(long, value_name = "SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+
+    /// A request head must arrive whole within SECS of its first byte, however slowly it
+    /// drips in (else 408 and close)
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+}
+// ANCHOR_END: timeouts
+
+impl TimeoutArgs {
+    pub fn idle(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout)
+    }
+
+    pub fn header(&self) -> Duration {
+        Duration::from_secs(self.header_timeout)
+    }
 }

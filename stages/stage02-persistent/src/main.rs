@@ -12,7 +12,7 @@
 use clap::Parser;
 use common::{
     AccessLog, Body, BodySkipper, CommonArgs, Connection, DateCache, Parsed, Request, Response,
-    Site, Status, Version,
+    Site, Status, TimeoutArgs, Version,
 };
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -29,17 +29,9 @@ struct Args {
     #[command(flatten)]
     common: CommonArgs,
 
-    /// Close a connection that stays silent this long between requests (or that stops
-    /// taking our bytes for this long)
-    #[arg(long, value_name = "SECS", default_value_t = 5,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    idle_timeout: u64,
-
-    /// A request head must arrive whole within this long of its first byte, however slowly
-    /// it drips in (else 408 and close)
-    #[arg(long, value_name = "SECS", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    header_timeout: u64,
+    /// --idle-timeout and --header-timeout, shared from stage02 on.
+    #[command(flatten)]
+    timeouts: TimeoutArgs,
 }
 // ANCHOR_END: args
 
@@ -74,8 +66,8 @@ fn main() {
         let shared = Arc::new(Shared {
             site,
             log,
-            idle_timeout: Duration::from_secs(args.idle_timeout),
-            header_timeout: Duration::from_secs(args.header_timeout),
+            idle_timeout: args.timeouts.idle(),
+            header_timeout: args.timeouts.header(),
         });
         serve(&listener, &shared);
         Ok(())

@@ -17,7 +17,7 @@ mod timers;
 
 use clap::Parser;
 use common::cache::FileCache;
-use common::{AccessLog, CommonArgs, DateCache, Site};
+use common::{AccessLog, CommonArgs, DateCache, Site, TimeoutArgs};
 use connection::{Connection, Env, Interest, Outcome, Scratch};
 use polling::{Event, Events, PollMode, Poller};
 use std::io::{self, Read};
@@ -33,16 +33,9 @@ struct Args {
     #[command(flatten)]
     common: CommonArgs,
 
-    /// Close a keep-alive connection after SECS without a request
-    #[arg(long, value_name = "SECS", default_value_t = 5,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    idle_timeout: u64,
-
-    /// A request head must arrive whole within SECS of its first byte, however slowly it
-    /// drips in (else 408 and close)
-    #[arg(long, value_name = "SECS", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    header_timeout: u64,
+    /// --idle-timeout and --header-timeout, shared from stage02 on.
+    #[command(flatten)]
+    timeouts: TimeoutArgs,
 
     /// Stop accepting while N connections are open (the rest wait in the kernel's backlog)
     #[arg(long, value_name = "N", default_value_t = 10_000,
@@ -148,8 +141,8 @@ impl Server {
                 cache: FileCache::default(),
                 log,
                 dates: DateCache::default(),
-                idle_timeout: Duration::from_secs(args.idle_timeout),
-                header_timeout: Duration::from_secs(args.header_timeout),
+                idle_timeout: args.timeouts.idle(),
+                header_timeout: args.timeouts.header(),
                 now,
                 wall: SystemTime::now(),
                 draining: false,
