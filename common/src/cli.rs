@@ -53,6 +53,24 @@ pub struct TimeoutArgs {
 }
 // ANCHOR_END: timeouts
 
+// ANCHOR: grace
+/// The graceful stop every stage that owns its threads or its loop offers (stage04 on).
+#[derive(Args, Debug, Clone, Copy)]
+pub struct GraceArgs {
+    /// On SIGINT or SIGTERM, give responses in flight SECS to finish, then exit anyway (exit
+    /// code 1); a second signal exits at once (exit code 130)
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub grace: u64,
+}
+// ANCHOR_END: grace
+
+impl GraceArgs {
+    /// The grace period as a duration.
+    pub fn period(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.grace)
+    }
+}
+
 impl TimeoutArgs {
     pub fn idle(&self) -> Duration {
         Duration::from_secs(self.idle_timeout)

@@ -24,7 +24,7 @@ pub mod site;
 pub mod status;
 
 pub use cache::FileCache;
-pub use cli::{CommonArgs, TimeoutArgs};
+pub use cli::{CommonArgs, GraceArgs, TimeoutArgs};
 pub use framing::{connection_for, BodySkipper};
 pub use log::LogEntry;
 pub use request::{parse_head, BodyFraming, Method, Parsed, Request, Version};

@@ -21,6 +21,7 @@ macro_rules! pool_behaviours {
             idle_keep_alive_clients_do_not_starve_a_waiting_one,
             sigterm_lets_a_big_response_finish_then_exits_zero,
             a_second_sigint_exits_at_once,
+            a_stop_that_outlives_the_grace_period_exits_one,
         ]);
     };
 }
@@ -170,8 +171,10 @@ pub fn sigterm_lets_a_big_response_finish_then_exits_zero(stage: &Stage) {
 /// Ctrl-C ends it at once.
 pub fn a_second_sigint_exits_at_once(stage: &Stage) {
     let mut server = stage.start_with(&["--header-timeout", "60", "--grace", "60"]);
+    let before = server.open_fds();
     let mut slow = server.connect();
     slow.send(b"GET /style.css HTTP/1.1\r\nHost: te");
+    assert!(server.wait_for(Duration::from_secs(5), || server.open_fds() > before));
     signal(&server, "INT");
     assert!(
         server.wait_for(Duration::from_secs(10), || server
@@ -185,4 +188,27 @@ pub fn a_second_sigint_exits_at_once(stage: &Stage) {
     let status =
         wait_exit(&mut server, Duration::from_secs(10)).expect("exited on a second SIGINT");
     assert_eq!(status.code(), Some(130), "stderr: {}", server.stderr());
+}
+
+/// `--grace` bounds the wait: a connection still busy when it ends is cut off, and the exit
+/// code (1) tells whoever stopped us that the stop was not clean.
+pub fn a_stop_that_outlives_the_grace_period_exits_one(stage: &Stage) {
+    let mut server = stage.start_with(&["--header-timeout", "60", "--grace", "1"]);
+    let before = server.open_fds();
+    let mut slow = server.connect();
+    slow.send(b"GET /style.css HTTP/1.1\r\nHost: te");
+    // Signal only once the server holds the connection: one still in the kernel's backlog
+    // is not the server's to finish.
+    assert!(server.wait_for(Duration::from_secs(5), || server.open_fds() > before));
+    signal(&server, "TERM");
+    let status = wait_exit(&mut server, Duration::from_secs(15)).expect("exited after --grace");
+    assert_eq!(status.code(), Some(1), "stderr: {}", server.stderr());
+    assert!(
+        server.wait_for(Duration::from_secs(5), || server
+            .stderr()
+            .contains("grace period over; cutting off 1 connection(s)")),
+        "stderr: {}",
+        server.stderr()
+    );
+    assert!(slow.is_closed(), "the cut-off connection is closed");
 }

@@ -12,8 +12,8 @@
 
 use clap::Parser;
 use common::{
-    AccessLog, Body, BodySkipper, CommonArgs, Connection, DateCache, Parsed, Request, Response,
-    Site, Status, TimeoutArgs, Version,
+    AccessLog, Body, BodySkipper, CommonArgs, Connection, DateCache, GraceArgs, Parsed, Request,
+    Response, Site, Status, TimeoutArgs, Version,
 };
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::io::{self, Read, Write};
@@ -48,10 +48,9 @@ struct Args {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     queue: u64,
 
-    /// After SIGINT or SIGTERM, how long answers in flight may take before we exit anyway
-    /// (exit code 1); a second signal exits at once (exit code 130)
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
-    grace: u64,
+    /// --grace, shared from stage04 on.
+    #[command(flatten)]
+    stop: GraceArgs,
 }
 // ANCHOR_END: args
 
@@ -129,7 +128,7 @@ fn main() {
         serve(&listener, sender, &shared);
         // The acceptor returns only when asked to stop.
         drop(listener);
-        finish(workers, Duration::from_secs(args.grace));
+        finish(workers, args.stop.period());
         Ok(())
     });
 }

@@ -17,7 +17,7 @@ mod timers;
 
 use clap::Parser;
 use common::cache::FileCache;
-use common::{AccessLog, CommonArgs, DateCache, Site, TimeoutArgs};
+use common::{AccessLog, CommonArgs, DateCache, GraceArgs, Site, TimeoutArgs};
 use connection::{Connection, Env, Interest, Outcome, Scratch};
 use polling::{Event, Events, PollMode, Poller};
 use std::io::{self, Read};
@@ -42,9 +42,9 @@ struct Args {
           value_parser = clap::value_parser!(u64).range(1..))]
     max_connections: u64,
 
-    /// On SIGINT or SIGTERM, give responses in flight SECS to finish (a second signal: now)
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
-    grace: u64,
+    /// --grace, shared from stage04 on.
+    #[command(flatten)]
+    stop: GraceArgs,
 }
 
 /// Poller keys: the listener, the signal pipe, then one per connection slot.
@@ -135,7 +135,7 @@ impl Server {
             max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
             timers: Timers::default(),
             grace_ends: None,
-            grace: Duration::from_secs(args.grace),
+            grace: args.stop.period(),
             env: Env {
                 site,
                 cache: FileCache::default(),
@@ -182,8 +182,16 @@ impl Server {
             self.expire_timers();
             self.resume_accepting_if_due();
             if let Some(grace_ends) = self.grace_ends {
-                if self.live == 0 || self.env.now >= grace_ends {
+                if self.live == 0 {
                     return Ok(());
+                }
+                if self.env.now >= grace_ends {
+                    // Not a clean stop: say so, and in the exit code (as stage04 does).
+                    eprintln!(
+                        "stage05: grace period over; cutting off {} connection(s)",
+                        self.live
+                    );
+                    std::process::exit(1);
                 }
             }
         }
