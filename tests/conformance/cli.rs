@@ -118,7 +118,8 @@ pub fn startup_line_names_the_url(stage: &Stage) {
     let _ = child.kill();
     let _ = child.wait();
     let root = fixture().root.display().to_string();
-    let expected = format!("{} serving {root} at http://localhost:", stage.name);
+    let scheme = if stage.tls { "https" } else { "http" };
+    let expected = format!("{} serving {root} at {scheme}://localhost:", stage.name);
     assert!(
         line.starts_with(&expected) && line.trim_end().ends_with("/ (Ctrl-C stops)"),
         "{line}"

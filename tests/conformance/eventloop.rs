@@ -247,15 +247,16 @@ pub fn a_slow_reader_of_a_big_file_holds_up_nobody(stage: &Stage) {
 pub fn pipelining_without_reading_is_bounded(stage: &Stage) {
     let mut server = stage.start();
     let baseline = server.rss_kib();
-    // 300 requests for a 10 MiB file (3 GB of answers), and never a byte read.
-    let greedy = server.connect();
-    let requests = get11("/big.bin").repeat(300);
-    let mut writer = greedy.stream.try_clone().expect("clone");
-    let sender = std::thread::spawn(move || {
-        // The server stops reading while its answers wait, so this write may block until we
-        // hang up below; it then fails, which is fine.
-        let _ = writer.write_all(requests.as_bytes());
-    });
+    // 300 requests for a 10 MiB file (3 GB of answers), and never a byte read. The server
+    // stops reading while its answers wait, so the write may block: a write timeout ends it.
+    let mut greedy = server.connect();
+    let _ = greedy
+        .stream
+        .set_write_timeout(Some(Duration::from_secs(2)));
+    let _ = greedy
+        .stream
+        .write_all(get11("/big.bin").repeat(300).as_bytes());
+    let _ = greedy.stream.flush();
     // Small answers too: pipelined requests for a cached file, also never read.
     let mut greedy_small = server.connect();
     let _ = greedy_small
@@ -264,6 +265,7 @@ pub fn pipelining_without_reading_is_bounded(stage: &Stage) {
     let _ = greedy_small
         .stream
         .write_all(get11("/style.css").repeat(20_000).as_bytes());
+    let _ = greedy_small.stream.flush();
     // The server keeps serving others meanwhile...
     for _ in 0..10 {
         assert_eq!(server.get("/style.css").body, STYLE);
@@ -276,7 +278,6 @@ pub fn pipelining_without_reading_is_bounded(stage: &Stage) {
     );
     greedy.reset();
     greedy_small.reset();
-    let _ = sender.join();
     server.assert_alive();
     assert_eq!(server.get("/style.css").body, STYLE);
 }
@@ -289,15 +290,20 @@ pub fn max_connections_pauses_accepting(stage: &Stage) {
         client.send(get11("/style.css").as_bytes());
         assert_eq!(client.response(false).body, STYLE);
     }
-    // The fourth connects (the kernel's backlog takes it) but is not accepted.
+    // The fourth connects (the kernel's backlog takes it) but is not accepted. Its request
+    // waits in the socket; over TLS its handshake does (so the request is not sent yet).
     let mut waiting = server.connect();
-    waiting.send(get11("/style.css").as_bytes());
     waiting
         .stream
         .set_read_timeout(Some(Duration::from_millis(300)))
         .expect("timeout");
+    let request = get11("/style.css");
+    let sent = waiting
+        .stream
+        .write_all(request.as_bytes())
+        .and_then(|()| waiting.stream.flush());
     let mut byte = [0u8; 1];
-    let early = waiting.stream.read(&mut byte);
+    let early = sent.and_then(|()| waiting.stream.read(&mut byte));
     assert!(
         matches!(&early, Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)),
         "answered beyond --max-connections: {early:?}"
@@ -309,6 +315,9 @@ pub fn max_connections_pauses_accepting(stage: &Stage) {
         .stream
         .set_read_timeout(Some(crate::support::READ_TIMEOUT))
         .expect("timeout");
+    if waiting.tls().is_some() {
+        waiting.send(request.as_bytes());
+    }
     assert_eq!(waiting.response(false).body, STYLE);
 }
 

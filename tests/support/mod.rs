@@ -7,6 +7,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod tls;
+
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -25,11 +27,23 @@ pub struct Stage {
     pub name: &'static str,
     /// (behaviour, why this stage skips it): printed when the test runs, never silent.
     pub skips: &'static [(&'static str, &'static str)],
+    /// Whether the stage speaks TLS on its port: then every client the harness makes is a TLS
+    /// client, and every behaviour is checked over TLS.
+    pub tls: bool,
 }
 
 impl Stage {
     pub const fn new(name: &'static str) -> Stage {
-        Stage { name, skips: &[] }
+        Stage {
+            name,
+            skips: &[],
+            tls: false,
+        }
+    }
+
+    /// A stage that serves HTTPS only (stage06).
+    pub const fn over_tls(self) -> Stage {
+        Stage { tls: true, ..self }
     }
 
     pub const fn skipping(self, skips: &'static [(&'static str, &'static str)]) -> Stage {
@@ -51,7 +65,7 @@ impl Stage {
 
     /// Starts this stage on the fixture root with extra command-line options.
     pub fn start_with(&self, extra: &[&str]) -> Server {
-        Server::start(self.name, &fixture().root, extra)
+        Server::start(self, &fixture().root, extra)
     }
 }
 
@@ -89,11 +103,15 @@ pub struct Server {
     pub child: Child,
     pub port: u16,
     pub log_path: PathBuf,
+    /// Whether clients of this server speak TLS.
+    pub tls: bool,
     stderr: std::sync::Arc<Mutex<String>>,
 }
 
 impl Server {
-    pub fn start(stage: &str, root: &Path, extra: &[&str]) -> Server {
+    pub fn start(stage: &Stage, root: &Path, extra: &[&str]) -> Server {
+        let tls = stage.tls;
+        let stage = stage.name;
         let log_path = scratch_dir().join(format!("access-{}.log", unique()));
         let mut child = Command::new(binary(stage))
             .arg("0")
@@ -136,6 +154,7 @@ impl Server {
             child,
             port,
             log_path,
+            tls,
             stderr,
         }
     }
@@ -144,21 +163,28 @@ impl Server {
         self.child.id()
     }
 
-    /// A new plain TCP client connected to the server over IPv4 loopback.
+    /// A new client connected to the server over IPv4 loopback (TLS if the stage speaks it).
     pub fn connect(&self) -> Client {
-        Client::connect(("127.0.0.1", self.port))
+        self.connect_to(("127.0.0.1", self.port))
     }
 
     /// A client over IPv6 loopback.
     pub fn connect_v6(&self) -> Client {
-        Client::connect(("::1", self.port))
+        self.connect_to(("::1", self.port))
+    }
+
+    fn connect_to(&self, addr: impl std::net::ToSocketAddrs) -> Client {
+        let client = Client::connect(addr);
+        if self.tls {
+            client.into_tls(tls::default_config())
+        } else {
+            client
+        }
     }
 
     /// One request on a fresh connection; returns the response.
     pub fn request(&self, raw: &str) -> HttpResponse {
-        let mut client = self.connect();
-        client.send(raw.as_bytes());
-        client.response_for(raw)
+        self.connect().request(raw)
     }
 
     /// `GET path` as HTTP/1.0 on a fresh connection.
@@ -237,14 +263,83 @@ fn parse_port(line: &str) -> Option<u16> {
     host_port.rsplit(':').next()?.parse().ok()
 }
 
-/// A client that speaks raw bytes: nothing is added, fixed or reordered.
+/// What carries a client's bytes: a bare socket, or TLS over one. Reads and writes are the
+/// plaintext either way, so one test checks a behaviour over both; the socket calls a test
+/// makes (timeouts, shutdown) go to the TCP socket underneath.
+pub enum Transport {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Transport {
+    /// The TCP socket underneath.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(stream) => stream,
+            Transport::Tls(tls) => &tls.sock,
+        }
+    }
+
+    pub fn set_read_timeout(&self, limit: Option<Duration>) -> io::Result<()> {
+        self.tcp().set_read_timeout(limit)
+    }
+
+    pub fn set_write_timeout(&self, limit: Option<Duration>) -> io::Result<()> {
+        self.tcp().set_write_timeout(limit)
+    }
+
+    /// Ends our side(s). Over TLS, ending the writing side first says so in TLS (close_notify),
+    /// as a well-behaved client does; a bare FIN would look like a cut.
+    pub fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
+        if let (Transport::Tls(tls), Shutdown::Write | Shutdown::Both) = (&mut *self, how) {
+            tls.conn.send_close_notify();
+            // Best effort: the peer may be gone already.
+            let _ = tls.conn.write_tls(&mut tls.sock);
+        }
+        self.tcp().shutdown(how)
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(stream) => stream.read(buf),
+            // A TLS peer that closes without close_notify is reported as UnexpectedEof; for
+            // these tests that is a close like any other.
+            Transport::Tls(tls) => match tls.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                other => other,
+            },
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(stream) => stream.write(buf),
+            Transport::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(stream) => stream.flush(),
+            Transport::Tls(tls) => tls.flush(),
+        }
+    }
+}
+
+/// A client that speaks raw bytes: nothing is added, fixed or reordered (under TLS, the bytes
+/// are the plaintext of the records).
 pub struct Client {
-    pub stream: TcpStream,
+    pub stream: Transport,
     /// Bytes read past the end of the last response (the start of the next one).
     pending: Vec<u8>,
 }
 
 impl Client {
+    /// A plain TCP client.
     pub fn connect(addr: impl std::net::ToSocketAddrs) -> Client {
         let stream = TcpStream::connect(addr).expect("connect to server");
         stream
@@ -252,13 +347,54 @@ impl Client {
             .expect("timeout");
         stream.set_nodelay(true).expect("nodelay");
         Client {
-            stream,
+            stream: Transport::Plain(stream),
             pending: Vec::new(),
         }
     }
 
+    /// The same connection, as a TLS client. The handshake happens on the first read or write,
+    /// as it does in a browser that opens a connection before it has a request to send: a
+    /// client that connects and says nothing is, to the server, a handshake that never starts.
+    pub fn into_tls(self, config: std::sync::Arc<rustls::ClientConfig>) -> Client {
+        let Transport::Plain(stream) = self.stream else {
+            return self;
+        };
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("server name");
+        let connection = rustls::ClientConnection::new(config, name).expect("TLS client");
+        Client {
+            stream: Transport::Tls(Box::new(rustls::StreamOwned::new(connection, stream))),
+            pending: self.pending,
+        }
+    }
+
+    /// Completes the TLS handshake now (a no-op for a plain client); the error says why it
+    /// failed.
+    pub fn handshake(&mut self) -> io::Result<()> {
+        if let Transport::Tls(tls) = &mut self.stream {
+            while tls.conn.is_handshaking() {
+                tls.conn.complete_io(&mut tls.sock)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The TLS session, if this client speaks TLS.
+    pub fn tls(&self) -> Option<&rustls::ClientConnection> {
+        match &self.stream {
+            Transport::Plain(_) => None,
+            Transport::Tls(tls) => Some(&tls.conn),
+        }
+    }
+
+    /// Sends `raw` and reads its response.
+    pub fn request(&mut self, raw: &str) -> HttpResponse {
+        self.send(raw.as_bytes());
+        self.response_for(raw)
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("send request bytes");
+        self.stream.flush().expect("flush request bytes");
     }
 
     /// Sends `bytes` in pieces of `size`, pausing briefly between them so they arrive as
@@ -318,7 +454,7 @@ impl Client {
 
     /// Hangs up at once with a TCP reset instead of a polite FIN (SO_LINGER 0).
     pub fn reset(self) {
-        let socket = socket2::SockRef::from(&self.stream);
+        let socket = socket2::SockRef::from(self.stream.tcp());
         let _ = socket.set_linger(Some(Duration::ZERO));
         drop(self);
     }

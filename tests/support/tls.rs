@@ -1,20 +1,17 @@
-//! A TLS client for the tests of stage06: the same byte-for-byte HTTP reading as
-//! [`Client`](super::Client), over rustls instead of a bare socket.
+//! TLS for the test clients of a stage that speaks HTTPS (stage06): the rustls client
+//! configuration a [`Client`](super::Client) uses once [`into_tls`](super::Client::into_tls)
+//! wraps its socket, and base64 for building `Authorization` headers by hand.
 //!
-//! Additive to the harness: it is included with `#[path]` by the test files that need it, so
-//! the other stages' test binaries neither compile nor depend on it. The server's certificate
-//! is self-signed (made at its start-up), so the verifier accepts any certificate but still
-//! checks the handshake signatures: these tests are about the server, not about PKI.
+//! The server's certificate is self-signed (made at its start-up), so the verifier accepts any
+//! certificate but still checks the handshake signatures: these tests are about the server,
+//! not about PKI.
 
-#![allow(dead_code)] // each test binary uses a different part of the harness
-
-use crate::support::{fill_from, read_response, HttpResponse, READ_TIMEOUT};
+use super::Client;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
-use std::io::{self, Write};
-use std::net::TcpStream;
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use std::io;
 use std::sync::Arc;
 
 /// Accepts whatever certificate the server shows (it is self-signed), checks the rest.
@@ -87,84 +84,12 @@ pub fn default_config() -> Arc<ClientConfig> {
     client_config(rustls::DEFAULT_VERSIONS, &[b"http/1.1"])
 }
 
-/// An HTTP client over TLS.
-pub struct TlsClient {
-    pub tls: StreamOwned<ClientConnection, TcpStream>,
-    pending: Vec<u8>,
-}
-
-impl TlsClient {
-    /// Connects to `127.0.0.1:port` and completes the handshake.
-    pub fn connect(port: u16) -> TlsClient {
-        TlsClient::try_connect(port, default_config()).expect("TLS handshake")
-    }
-
-    /// Connects with `config`; the error says why the handshake failed.
-    pub fn try_connect(port: u16, config: Arc<ClientConfig>) -> io::Result<TlsClient> {
-        let stream = TcpStream::connect(("127.0.0.1", port))?;
-        stream.set_read_timeout(Some(READ_TIMEOUT))?;
-        stream.set_nodelay(true)?;
-        let name = ServerName::try_from("localhost").expect("server name");
-        let connection = ClientConnection::new(config, name).map_err(io::Error::other)?;
-        let mut tls = StreamOwned::new(connection, stream);
-        while tls.conn.is_handshaking() {
-            tls.conn.complete_io(&mut tls.sock)?;
-        }
-        Ok(TlsClient {
-            tls,
-            pending: Vec::new(),
-        })
-    }
-
-    /// The ALPN protocol the server chose.
-    pub fn alpn(&self) -> Option<Vec<u8>> {
-        self.tls.conn.alpn_protocol().map(<[u8]>::to_vec)
-    }
-
-    /// The TLS version negotiated.
-    pub fn version(&self) -> Option<rustls::ProtocolVersion> {
-        self.tls.conn.protocol_version()
-    }
-
-    pub fn send(&mut self, bytes: &[u8]) {
-        self.tls.write_all(bytes).expect("send over TLS");
-        self.tls.flush().expect("flush TLS");
-    }
-
-    /// Sends `raw` and reads its response.
-    pub fn request(&mut self, raw: &str) -> HttpResponse {
-        self.send(raw.as_bytes());
-        self.response(raw.starts_with("HEAD "))
-    }
-
-    /// Sends every request in one write, then reads their responses in order.
-    pub fn pipeline(&mut self, requests: &[&str]) -> Vec<HttpResponse> {
-        self.send(requests.concat().as_bytes());
-        requests
-            .iter()
-            .map(|raw| self.response(raw.starts_with("HEAD ")))
-            .collect()
-    }
-
-    pub fn response(&mut self, head_request: bool) -> HttpResponse {
-        self.try_response(head_request).expect("read a response")
-    }
-
-    /// Reads one response, with the plain client's reader (Content-Length framed, or to the end).
-    pub fn try_response(&mut self, head_request: bool) -> io::Result<HttpResponse> {
-        read_response(&mut self.pending, head_request, |pending| {
-            fill_from(&mut self.tls, pending)
-        })
-    }
-
-    fn fill(&mut self) -> io::Result<usize> {
-        fill_from(&mut self.tls, &mut self.pending)
-    }
-
-    /// True when the server has closed the connection with nothing more sent.
-    pub fn is_closed(&mut self) -> bool {
-        self.pending.is_empty() && matches!(self.fill(), Ok(0) | Err(_))
-    }
+/// A TLS client on `127.0.0.1:port` with `config`, handshake done; the error says why the
+/// handshake failed.
+pub fn connect_with(port: u16, config: Arc<ClientConfig>) -> io::Result<Client> {
+    let mut client = Client::connect(("127.0.0.1", port)).into_tls(config);
+    client.handshake()?;
+    Ok(client)
 }
 
 /// Standard base64 (RFC 4648), for building `Authorization` headers by hand.

@@ -20,7 +20,7 @@ mod tls;
 
 use clap::Parser;
 use common::cache::FileCache;
-use common::{AccessLog, CommonArgs, DateCache, Site, TimeoutArgs};
+use common::{AccessLog, CommonArgs, DateCache, GraceArgs, Site, TimeoutArgs};
 use connection::{Connection, Env, Interest, Outcome, Scratch};
 use polling::{Event, Events, PollMode, Poller};
 use std::io::{self, Read};
@@ -47,9 +47,9 @@ struct Args {
           value_parser = clap::value_parser!(u64).range(1..))]
     max_connections: u64,
 
-    /// On SIGINT or SIGTERM, give responses in flight SECS to finish (a second signal: now)
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
-    grace: u64,
+    /// --grace, shared from stage04 on.
+    #[command(flatten)]
+    stop: GraceArgs,
 
     /// PEM certificate chain (leaf first); without --cert/--key a self-signed certificate
     /// for localhost is made at start-up
@@ -103,7 +103,7 @@ fn main() {
         if !users.is_empty() {
             site = site.with_auth(users, &args.realm);
         }
-        let tls = tls_config(&args)?;
+        let (tls, self_signed) = tls_config(&args)?;
         let log = AccessLog::open(&args.common)?;
         // 10,000 connections need 10,000 descriptors; the usual soft limit is 1024.
         let fd_limit = common::setup::raise_fd_limit().unwrap_or(1024);
@@ -114,6 +114,15 @@ fn main() {
             "{}",
             common::setup::startup_line("stage06", &args.common, server.listener()?, "https")
         );
+        // Said only now that everything has worked: a mistake on the command line gets its
+        // one line of error, not a warning about a certificate that will never be used.
+        if let Some(fingerprint) = self_signed {
+            eprintln!("stage06: certificate SHA-256 fingerprint {fingerprint}");
+            eprintln!(
+                "stage06: warning: no --cert/--key given, so using a self-signed certificate \
+                 for localhost; clients will not trust it (curl -k, or check the fingerprint)"
+            );
+        }
         if fd_limit < args.max_connections + 64 {
             eprintln!(
                 "stage06: note: {fd_limit} descriptors allowed; accepting pauses when they run out"
@@ -124,22 +133,18 @@ fn main() {
 }
 
 // ANCHOR: startup
-/// The TLS settings from `--cert`/`--key`, or from a fresh self-signed certificate (with its
-/// fingerprint and a warning on stderr: stdout's first line is the startup line).
-fn tls_config(args: &Args) -> Result<Arc<rustls::ServerConfig>, String> {
-    let identity = match (&args.cert, &args.key) {
-        (Some(cert), Some(key)) => tls::load(cert, key)?,
+/// The TLS settings from `--cert`/`--key`, or from a fresh self-signed certificate, whose
+/// fingerprint comes back too (`main` prints it with a warning, on stderr: stdout's first line
+/// is the startup line).
+fn tls_config(args: &Args) -> Result<(Arc<rustls::ServerConfig>, Option<String>), String> {
+    let (identity, fingerprint) = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => (tls::load(cert, key)?, None),
         _ => {
             let (identity, fingerprint) = tls::self_signed()?;
-            eprintln!("stage06: certificate SHA-256 fingerprint {fingerprint}");
-            eprintln!(
-                "stage06: warning: no --cert/--key given, so using a self-signed certificate \
-                 for localhost; clients will not trust it (curl -k, or check the fingerprint)"
-            );
-            identity
+            (identity, Some(fingerprint))
         }
     };
-    tls::server_config(identity)
+    Ok((tls::server_config(identity)?, fingerprint))
 }
 
 /// The users of `--htpasswd` and `--auth`. Checking a bcrypt password takes milliseconds on
@@ -223,7 +228,7 @@ impl Server {
             max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
             timers: Timers::default(),
             grace_ends: None,
-            grace: Duration::from_secs(args.grace),
+            grace: args.stop.period(),
             env: Env {
                 site,
                 tls,
@@ -269,8 +274,16 @@ impl Server {
             self.expire_timers();
             self.resume_accepting_if_due();
             if let Some(grace_ends) = self.grace_ends {
-                if self.live == 0 || self.env.now >= grace_ends {
+                if self.live == 0 {
                     return Ok(());
+                }
+                if self.env.now >= grace_ends {
+                    // Not a clean stop: say so, and in the exit code (as stage04 does).
+                    eprintln!(
+                        "stage06: grace period over; cutting off {} connection(s)",
+                        self.live
+                    );
+                    std::process::exit(1);
                 }
             }
         }
@@ -515,7 +528,7 @@ impl Server {
             self.close(slot);
         }
         eprintln!(
-            "stage06: shutting down; finishing {} connection(s) for at most {} s (again to stop now)",
+            "stage06: stopping: finishing {} connection(s) for at most {} s (again to stop now)",
             self.live,
             self.grace.as_secs()
         );
