@@ -1,5 +1,6 @@
 -- wrk script: each thread stops after N responses (default 100,000), so `strace -c` counts
--- the system calls of a fixed number of requests:  wrk -t1 -c50 -d20s -s stop.lua URL -- 50000
+-- the system calls of a fixed number of requests:
+--   wrk -t1 -c50 -d20s -s httperf/focus/stop.lua URL -- 50000
 local n = 0
 local limit = 100000
 init = function(args) limit = tonumber(args[1]) or limit end
