@@ -16,20 +16,7 @@ use std::time::{Duration, Instant};
 use support::tls::{base64, client_config, connect_with};
 use support::{big_content, fixture, Server, Stage, BIG_LEN};
 
-const STAGE: Stage = Stage::new("stage06").over_tls().skipping(&[
-    (
-        "three_hundred_clients_on_a_bounded_pool",
-        "no pool and no --threads: one thread serves every client (eventloop proves 500)",
-    ),
-    (
-        "a_full_queue_answers_503_with_retry_after",
-        "no queue to fill: connections beyond --max-connections wait in the kernel's backlog",
-    ),
-    (
-        "idle_keep_alive_clients_do_not_starve_a_waiting_one",
-        "no --threads: an idle connection holds no worker (eventloop holds 10,000 of them)",
-    ),
-]);
+const STAGE: Stage = Stage::new("stage06").over_tls().skipping(support::NO_POOL);
 
 http10_behaviours!(crate::STAGE);
 traversal_behaviours!(crate::STAGE);

@@ -167,14 +167,22 @@ pub fn sigterm_lets_a_big_response_finish_then_exits_zero(stage: &Stage) {
     );
 }
 
-/// A graceful stop can wait (here on a head that never ends, for up to a minute); a second
-/// Ctrl-C ends it at once.
-pub fn a_second_sigint_exits_at_once(stage: &Stage) {
-    let mut server = stage.start_with(&["--header-timeout", "60", "--grace", "60"]);
+/// A server started with `--grace SECS`, holding a connection whose head never ends (a
+/// minute's header timeout): a stop has something to wait for. Returns once the server has
+/// accepted it, since one still in the kernel's backlog is not the server's to finish.
+fn busy_with_a_slow_head(stage: &Stage, grace: &str) -> (Server, Client) {
+    let server = stage.start_with(&["--header-timeout", "60", "--grace", grace]);
     let before = server.open_fds();
     let mut slow = server.connect();
     slow.send(b"GET /style.css HTTP/1.1\r\nHost: te");
     assert!(server.wait_for(Duration::from_secs(5), || server.open_fds() > before));
+    (server, slow)
+}
+
+/// A graceful stop can wait (here on a head that never ends, for up to a minute); a second
+/// Ctrl-C ends it at once.
+pub fn a_second_sigint_exits_at_once(stage: &Stage) {
+    let (mut server, _slow) = busy_with_a_slow_head(stage, "60");
     signal(&server, "INT");
     assert!(
         server.wait_for(Duration::from_secs(10), || server
@@ -193,13 +201,7 @@ pub fn a_second_sigint_exits_at_once(stage: &Stage) {
 /// `--grace` bounds the wait: a connection still busy when it ends is cut off, and the exit
 /// code (1) tells whoever stopped us that the stop was not clean.
 pub fn a_stop_that_outlives_the_grace_period_exits_one(stage: &Stage) {
-    let mut server = stage.start_with(&["--header-timeout", "60", "--grace", "1"]);
-    let before = server.open_fds();
-    let mut slow = server.connect();
-    slow.send(b"GET /style.css HTTP/1.1\r\nHost: te");
-    // Signal only once the server holds the connection: one still in the kernel's backlog
-    // is not the server's to finish.
-    assert!(server.wait_for(Duration::from_secs(5), || server.open_fds() > before));
+    let (mut server, mut slow) = busy_with_a_slow_head(stage, "1");
     signal(&server, "TERM");
     let status = wait_exit(&mut server, Duration::from_secs(15)).expect("exited after --grace");
     assert_eq!(status.code(), Some(1), "stderr: {}", server.stderr());

@@ -69,6 +69,22 @@ impl Stage {
     }
 }
 
+/// What an event-loop stage (stage05 on) skips of the pool group: it has no pool.
+pub const NO_POOL: &[(&str, &str)] = &[
+    (
+        "three_hundred_clients_on_a_bounded_pool",
+        "no pool and no --threads: one thread serves every client (eventloop proves 500)",
+    ),
+    (
+        "a_full_queue_answers_503_with_retry_after",
+        "no queue to fill: connections beyond --max-connections wait in the kernel's backlog",
+    ),
+    (
+        "idle_keep_alive_clients_do_not_starve_a_waiting_one",
+        "no --threads: an idle connection holds no worker (eventloop holds 10,000 of them)",
+    ),
+];
+
 /// Path of a stage's binary, built once per test process.
 pub fn binary(stage: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
