@@ -1,5 +1,6 @@
-"""Unit tests for httperf/run: the parsers, the capability table, the round order, the timeout
-guard, the readiness check and the three outputs (on made-up results, no servers started).
+"""Unit tests for httperf/run: the parsers, the capability table, scenario selection, the TLS
+setup (certificate, config templates, checks over TLS), the round order, the timeout guard, the
+readiness check and the three outputs (on made-up results, no servers started).
 
     python3 -m unittest discover -s httperf -p 'test_*.py'
 
@@ -107,10 +108,32 @@ class Table(unittest.TestCase):
     def test_every_scenario_needs_a_known_capability(self):
         for profile in (run.FULL, run.QUICK):
             scs = run.scenarios_for(profile)
-            self.assertEqual({sc.group for sc in scs}, set(range(1, 8)))
+            self.assertEqual({sc.group for sc in scs}, {1, 2, 3, 4, 5, 6, 7, 9})
             self.assertEqual(len({sc.key for sc in scs}), len(scs))
             for sc in scs:
                 self.assertIn(sc.needs, run.ALL_CAPS)
+
+    def test_tls_is_stage06s_alone(self):
+        """stage06 serves HTTPS only; stages 01-05 have no TLS; the reference servers may."""
+        self.assertEqual(run.STAGE_CAPS["stage06"], {run.TLS})
+        for name in ("stage01", "stage02", "stage03", "stage04", "stage05"):
+            self.assertNotIn(run.TLS, run.STAGE_CAPS[name], name)
+        self.assertNotIn(run.TLS, run.NEWER_STAGE_CAPS)  # one port: plain unless it says so
+        self.assertIn(run.TLS, run.ALL_CAPS)
+
+    def test_scenario_9_is_wrk_over_tls(self):
+        for profile in (run.FULL, run.QUICK):
+            (sc,) = [sc for sc in run.scenarios_for(profile) if sc.group == 9]
+            self.assertEqual((sc.needs, sc.tool, sc.unit), (run.TLS, "wrk", "req/s"))
+            self.assertEqual((sc.opts["conns"], sc.opts["depth"], sc.opts["file"]), (50, 1, "1k"))
+            self.assertTrue(sc.higher_is_better)
+            self.assertEqual([s.key for s in run.scenarios_for(profile) if s.needs == run.TLS],
+                             [sc.key])
+
+    def test_na_notes(self):
+        self.assertEqual(run.na_note("stage01", run.TLS), "no TLS")
+        self.assertEqual(run.na_note("stage01", run.KEEPALIVE), "no keep-alive")
+        self.assertIn("TLS only", run.na_note("stage06", run.KEEPALIVE))
 
     def test_httperf_stays_below_fd_setsize(self):
         """Debian's httperf uses select(): offered concurrency must stay well below 1024."""
@@ -130,13 +153,152 @@ def make_harness(out: Path, **kw) -> "run.Harness":
     return h
 
 
+class Selection(unittest.TestCase):
+    def test_scenario_numbers(self):
+        self.assertEqual(run._groups("9"), [9])
+        self.assertEqual(run._groups("1,4,9"), [1, 4, 9])
+        for bad in ("8", "0", "10"):
+            with self.assertRaises(argparse.ArgumentTypeError):
+                run._groups(bad)
+        self.assertEqual(run.parse_args(["--scenarios", "9"]).scenarios, [9])
+
+    def test_scenarios_9_selects_the_tls_scenario(self):
+        tmp = Path(tempfile.mkdtemp())
+        h = make_harness(tmp, scenarios=[9])
+        try:
+            self.assertEqual([sc.key for sc in h.scenarios], ["9-tls-keepalive-c50"])
+            self.assertIn("--scenarios 9", run.rerun_command(h))
+        finally:
+            h.cleanup()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_no_sendfile_calibration_for_tls_alone(self):
+        tmp = Path(tempfile.mkdtemp())
+        try:
+            for groups, skipped in (([9], True), ([4, 9], False), (None, False)):
+                h = make_harness(tmp, scenarios=groups, no_calibrate=False)
+                self.assertEqual(bool(h.calibration_skipped()), skipped, groups)
+                h.cleanup()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_na_without_starting_anything(self):
+        """n/a is decided from the capabilities alone, before any server is touched."""
+        tmp = Path(tempfile.mkdtemp())
+        h = make_harness(tmp)
+        try:
+            tls = next(sc for sc in h.scenarios if sc.needs == run.TLS)
+            plain = next(sc for sc in h.scenarios if sc.group == 4)
+            stage01 = run.Server("stage01", 30000, tmp / "s1", tmp, run.STAGE_CAPS["stage01"])
+            stage06 = run.Server("stage06", 30001, tmp / "s6", tmp, run.STAGE_CAPS["stage06"])
+            r = h.measure(1, tls, stage01)
+            self.assertEqual((r.status, r.note), ("n/a", "no TLS"))
+            r = h.measure(1, plain, stage06)
+            self.assertEqual(r.status, "n/a")
+            self.assertIn("TLS only", r.note)
+        finally:
+            h.cleanup()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_no_certificate_or_module_is_a_fail_not_a_crash(self):
+        """Without a certificate (or TLS module) a server keeps plain HTTP, a TLS-only stage
+        does not start, and their TLS cells FAIL with the reason."""
+        tmp = Path(tempfile.mkdtemp())
+        h = make_harness(tmp, scenarios=[9])
+        try:
+            h.cert_error = "openssl req failed: boom"
+            nginx = run.NginxServer("nginx", 30000, tmp / "n", tmp, run.ALL_CAPS)
+            self.assertFalse(h.tls_ready(nginx))
+            self.assertIn("boom", nginx.tls_error)
+            self.assertEqual(nginx.endpoints(), [(30000, False)])
+            r = h.measure(1, h.scenarios[0], nginx)
+            self.assertEqual(r.status, "fail")
+            self.assertIn("boom", r.note)
+            h.cert = run.Cert(tmp / "c.pem", tmp / "k.pem", b"")
+            lighttpd = run.LighttpdServer("lighttpd", 30001, tmp / "l", tmp, run.ALL_CAPS)
+            lighttpd.tls_module = str(tmp / "no-such-module.so")
+            self.assertFalse(h.tls_ready(lighttpd))
+            self.assertIn("not installed", lighttpd.tls_error)
+        finally:
+            h.cleanup()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_wrk_over_https(self):
+        tmp = Path(tempfile.mkdtemp())
+        h = make_harness(tmp)
+        try:
+            cmd = h.wrk_cmd(21443, "1k", 50, 1, 4, tls=True)
+            self.assertEqual(cmd[-1], "https://127.0.0.1:21443/bench/1k.bin")  # no depth: scenario 4's
+            self.assertIn(str(run.WRK_SCRIPT), cmd)
+            self.assertTrue(h.wrk_cmd(21080, "1k", 50, 1, 4)[-1].startswith("http://"))
+        finally:
+            h.cleanup()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class Configs(unittest.TestCase):
+    """The templates: the TLS section is there with a certificate and gone without one, and the
+    plain part is the same either way."""
+
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp())
+        key = self.tmp / "key.pem"
+        self.cert = run.Cert(self.tmp / "cert.pem", key, b"")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def render(self, cls, tls: bool) -> str:
+        srv = cls(cls.kind, 30000, self.tmp / f"{cls.kind}-{tls}", self.tmp, run.ALL_CAPS)
+        if tls:
+            srv.serve_tls(30001, self.cert)
+        srv.command()
+        return srv.config.read_text()
+
+    def test_tls_section(self):
+        for cls in (run.NginxServer, run.ApacheServer, run.LighttpdServer):
+            with_tls, plain = self.render(cls, True), self.render(cls, False)
+            self.assertIn("30001", with_tls, cls.kind)
+            self.assertIn(str(self.cert.key), with_tls, cls.kind)
+            self.assertNotIn("30001", plain, cls.kind)
+            settings = [ln for ln in plain.lower().splitlines() if not ln.startswith("#")]
+            self.assertFalse([ln for ln in settings if "ssl" in ln], cls.kind)
+            self.assertNotIn("# BEGIN TLS", plain, cls.kind)
+            # Without the TLS section the two are the same file but for the temp dir's name.
+            start = with_tls.rindex("\n", 0, with_tls.index("# BEGIN TLS")) + 1
+            end = with_tls.index("\n", with_tls.index("# END TLS")) + 1
+            strip = with_tls[:start] + with_tls[end:]
+            self.assertEqual(strip.replace("-True", "-X"), plain.replace("-False", "-X"), cls.kind)
+
+    def test_nginx_tls_block(self):
+        conf = self.render(run.NginxServer, True)
+        self.assertRegex(conf, r"listen 127\.0\.0\.1:30001 ssl")
+        self.assertIn("ssl_protocols TLSv1.2 TLSv1.3;", conf)
+        self.assertIn("ssl_session_cache shared:SSL:10m;", conf)
+        self.assertRegex(conf, r"listen 127\.0\.0\.1:30000 backlog=4096;")
+
+    def test_stage_gets_cert_and_key(self):
+        srv = run.StageServer("stage06", 30000, self.tmp / "s6", self.tmp, run.STAGE_CAPS["stage06"],
+                              binary=Path("/bin/true"))
+        self.assertNotIn("--cert", srv.command())
+        srv.serve_tls(30000, self.cert)
+        cmd = srv.command()
+        self.assertEqual(cmd[cmd.index("--cert") + 1], str(self.cert.cert))
+        self.assertEqual(cmd[cmd.index("--key") + 1], str(self.cert.key))
+        self.assertEqual(srv.endpoints(), [(30000, True)])  # TLS only: no plain check
+        nginx = run.NginxServer("nginx", 30002, self.tmp / "n", self.tmp, run.ALL_CAPS)
+        nginx.serve_tls(30003, self.cert)
+        self.assertEqual(nginx.endpoints(), [(30002, False), (30003, True)])
+
+
 class Outputs(unittest.TestCase):
     def setUp(self):
         self.tmp = Path(tempfile.mkdtemp())
         self.h = make_harness(self.tmp)
         www = self.tmp / "www"
-        caps = {"stage01": run.STAGE_CAPS["stage01"], "stage05": run.ALL_CAPS}
-        for i, name in enumerate(["stage01", "stage05", "nginx", "apache"]):
+        caps = {"stage01": run.STAGE_CAPS["stage01"], "stage05": run.PLAIN_CAPS,
+                "stage06": run.STAGE_CAPS["stage06"]}
+        for i, name in enumerate(["stage01", "stage05", "stage06", "nginx", "apache"]):
             self.h.servers.append(run.Server(name, 30000 + i, self.tmp / name, www,
                                              caps.get(name, run.ALL_CAPS)))
         for rnd in (1, 2):
@@ -148,7 +310,8 @@ class Outputs(unittest.TestCase):
                     elif srv.name == "apache" and sc.group == 5:
                         res.status, res.note = "fail", "wrk exited 1: boom"
                     else:
-                        base = {"stage01": 0.5, "stage05": 2.0, "nginx": 1.0, "apache": 0.7}
+                        base = {"stage01": 0.5, "stage05": 2.0, "stage06": 0.9, "nginx": 1.0,
+                                "apache": 0.7}
                         res.value = 1000 * base[srv.name] * (1 + 0.1 * rnd)
                         res.requests, res.errors, res.server_cpu_s = 1000, 0, 0.5
                         res.server_rss_kib, res.client_cpu_s, res.latency_ms = 4096, 0.3, 1.5
@@ -173,6 +336,26 @@ class Outputs(unittest.TestCase):
             self.assertIn(word, texts)
         rows = (self.tmp / "results.csv").read_text().splitlines()
         self.assertEqual(len(rows), 1 + len(self.h.results))
+
+    def test_tls_scenario_in_every_output(self):
+        run.write_outputs(self.h)
+        report = (self.tmp / "report.md").read_text()
+        self.assertIn("| server | close | keep-alive | pipelining | tls | note |", report)
+        self.assertIn("| stage06 | - | - | - | yes |", report)
+        ratios = report[report.index("ANCHOR: ratios"):report.index("ANCHOR_END: ratios")]
+        self.assertRegex(ratios, r"\| 9\. TLS keep-alive, 50 connections, 1 KB file \| n/a \| "
+                                 r"n/a \| 0\.90x \| 1\.00x \| 0\.70x \|")
+        own = report[report.index("ANCHOR: server-stage06"):report.index("ANCHOR_END: server-stage06")]
+        self.assertIn("| 9. TLS keep-alive, 50 connections, 1 KB file (wrk over https) | 1,035 req/s "
+                      "| 0.90x |", own)
+        self.assertIn("### 9. TLS keep-alive", report)
+        self.assertIn("| stage06 TLS keep-alive >= 0.8x nginx | 0.90x | met |", report)
+        svg = ET.parse(self.tmp / "chart.svg").getroot()
+        texts = " ".join(t.text or "" for t in svg.iter("{http://www.w3.org/2000/svg}text"))
+        self.assertIn("TLS keep-alive (scenario 9)", texts)
+        csv_rows = [r for r in (self.tmp / "results.csv").read_text().splitlines()
+                    if r.split(",")[2] == "9-tls-keepalive-c50"]
+        self.assertEqual(len(csv_rows), 2 * len(self.h.servers))  # two rounds
 
     def test_round_order_alternates(self):
         names = [s.name for s in self.h.servers]
@@ -214,6 +397,40 @@ class Guards(unittest.TestCase):
         self.assertIn("404", run.http_check(port, "/bench/1k.bin", body))
         srv.close()
         self.assertIn("no answer", run.http_check(port, "/bench/1k.bin", body, timeout=1))
+
+    @unittest.skipUnless(shutil.which("openssl"), "needs openssl")
+    def test_http_check_over_tls(self):
+        """make_cert's certificate serves, and http_check speaks TLS (without verifying)."""
+        tmp = Path(tempfile.mkdtemp())
+        try:
+            cert = run.make_cert(tmp)
+            ctx = run.ssl.SSLContext(run.ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert.cert, cert.key)
+            body = b"y" * 1024
+            srv = socket.socket()
+            srv.bind(("127.0.0.1", 0))
+            srv.listen()
+            port = srv.getsockname()[1]
+
+            def serve():
+                for _ in range(3):
+                    conn, _ = srv.accept()
+                    try:
+                        with ctx.wrap_socket(conn, server_side=True) as tls:
+                            tls.recv(4096)
+                            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1024\r\n\r\n" + body)
+                    except OSError:
+                        conn.close()  # the plain-HTTP check: not a TLS client
+
+            threading.Thread(target=serve, daemon=True).start()
+            self.assertIsNone(run.http_check(port, "/bench/1k.bin", body, tls=True))
+            self.assertIsNotNone(run.http_check(port, "/bench/1k.bin", body, timeout=1))
+            info = run.tls_session(port, cert.der)
+            self.assertIn("the harness's certificate", info)
+            self.assertRegex(info, r"^TLSv1\.[23], ")
+            srv.close()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
