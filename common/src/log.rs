@@ -26,25 +26,52 @@ pub struct LogEntry<'a> {
 impl LogEntry<'_> {
     /// `host ident user [time] "request line" status bytes "referer" "user-agent"`
     pub fn combined(&self) -> String {
+        self.pending().finish(self.body_bytes)
+    }
+
+    /// The line without its byte count yet (see [`PendingLine`]); `body_bytes` is not used.
+    pub fn pending(&self) -> PendingLine {
         let request_line = self
             .request
             .map_or_else(|| "-".to_string(), Request::request_line);
         let field = |value: Option<&str>| escape(value.unwrap_or("-"));
-        let bytes = match self.body_bytes {
-            0 => "-".to_string(),
-            n => n.to_string(),
-        };
-        format!(
-            "{} - {} [{}] \"{}\" {} {} \"{}\" \"{}\"",
-            canonical_ip(self.peer),
-            escape(self.user.unwrap_or("-")),
-            clf_time(self.time),
-            escape(&request_line),
-            self.status.code(),
-            bytes,
-            field(self.request.and_then(|r| r.referer.as_deref())),
-            field(self.request.and_then(|r| r.user_agent.as_deref())),
-        )
+        PendingLine {
+            before: format!(
+                "{} - {} [{}] \"{}\" {} ",
+                canonical_ip(self.peer),
+                escape(self.user.unwrap_or("-")),
+                clf_time(self.time),
+                escape(&request_line),
+                self.status.code(),
+            ),
+            after: format!(
+                " \"{}\" \"{}\"",
+                field(self.request.and_then(|r| r.referer.as_deref())),
+                field(self.request.and_then(|r| r.user_agent.as_deref())),
+            ),
+        }
+    }
+}
+
+/// A log line still waiting for its byte count. An event loop knows a file response's status
+/// when it starts streaming the file, but how many bytes went out only when the file is done,
+/// or when the client leaves halfway: it writes the line then, so the log says what was sent
+/// (nginx's `$body_bytes_sent`), not what was promised.
+pub struct PendingLine {
+    before: String,
+    after: String,
+}
+
+impl PendingLine {
+    /// The whole line, with `body_bytes` (`-` for none, as Apache's `%b`).
+    pub fn finish(self, body_bytes: u64) -> String {
+        let PendingLine { mut before, after } = self;
+        match body_bytes {
+            0 => before.push('-'),
+            n => before.push_str(&n.to_string()),
+        }
+        before.push_str(&after);
+        before
     }
 }
 // ANCHOR_END: combined
@@ -127,6 +154,12 @@ mod tests {
             entry.combined(),
             "127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] \"GET /a.txt HTTP/1.0\" 200 2326 \"http://x/\" \"curl/8 \\\"evil\\\"\""
         );
+        // A line finished later with fewer bytes (the client left halfway) differs only there.
+        assert_eq!(
+            entry.pending().finish(1000),
+            entry.combined().replace(" 2326 ", " 1000 ")
+        );
+        assert!(entry.pending().finish(0).contains(" 200 - "));
     }
 
     #[test]

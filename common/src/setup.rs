@@ -156,6 +156,32 @@ impl AccessLog {
         }
     }
 
+    /// Starts the line of a response whose body is still to be streamed: `None` when the log
+    /// is off. [`AccessLog::end`] writes it once the bytes sent are known.
+    pub fn begin(
+        &self,
+        peer: IpAddr,
+        time: std::time::SystemTime,
+        request: Option<&crate::Request>,
+        user: Option<&str>,
+        status: crate::Status,
+    ) -> Option<crate::log::PendingLine> {
+        let entry = crate::LogEntry {
+            peer,
+            time,
+            request,
+            user,
+            status,
+            body_bytes: 0,
+        };
+        self.enabled().then(|| entry.pending())
+    }
+
+    /// Writes a line begun with [`AccessLog::begin`], now that `body_bytes` went out.
+    pub fn end(&self, line: crate::log::PendingLine, body_bytes: u64) {
+        self.write(&line.finish(body_bytes));
+    }
+
     /// Writes one line. A failing log (disk full, closed stdout) must not stop the server.
     pub fn write(&self, line: &str) {
         let _ = match self {

@@ -94,8 +94,12 @@ fn handle(
         date,
         "stage01",
     );
-    stream.write_all(&head)?;
-    let sent = write_body(&mut stream, response.body)?;
+    // The line is logged however sending ends: a client that leaves halfway shows up with
+    // the bytes it got (as in nginx), and only then does the error end this connection.
+    let mut sent = 0;
+    let written = stream
+        .write_all(&head)
+        .and_then(|()| write_body(&mut stream, response.body, &mut sent));
     log.record(
         peer,
         SystemTime::now(),
@@ -104,6 +108,7 @@ fn handle(
         response.status,
         sent,
     );
+    written?;
     // Closing with unread input makes the kernel send a reset, which can destroy the
     // response in flight; only then is the slower lingering close worth its round trip.
     if unread {
@@ -147,22 +152,25 @@ fn read_head(stream: &mut TcpStream) -> io::Result<Option<(Parsed, usize)>> {
 // ANCHOR_END: read_head
 
 // ANCHOR: write_body
-/// Sends the body, returning how many bytes went out. A file is copied in bounded chunks, so
-/// serving a 4 GiB video takes 64 KiB of memory, not 4 GiB.
-fn write_body(stream: &mut TcpStream, body: Body) -> io::Result<u64> {
+/// Sends the body, counting in `sent` the bytes that went out (so far, if it fails). A file is
+/// copied in bounded chunks, so serving a 4 GiB video takes 64 KiB of memory, not 4 GiB.
+fn write_body(stream: &mut TcpStream, body: Body, sent: &mut u64) -> io::Result<()> {
     match body {
-        Body::Empty => Ok(0),
-        Body::Bytes(bytes) => stream.write_all(&bytes).map(|()| bytes.len() as u64),
+        Body::Empty => Ok(()),
+        Body::Bytes(bytes) => {
+            stream.write_all(&bytes)?;
+            *sent = bytes.len() as u64;
+            Ok(())
+        }
         Body::File(mut file) => {
             let mut chunk = vec![0u8; common::response::CHUNK_SIZE];
-            let mut sent = 0;
             loop {
                 let n = file.read_chunk(&mut chunk)?;
                 if n == 0 {
-                    return Ok(sent);
+                    return Ok(());
                 }
                 stream.write_all(&chunk[..n])?;
-                sent += n as u64;
+                *sent += n as u64;
             }
         }
     }

@@ -14,6 +14,7 @@ use crate::sendfile::send_file;
 use crate::timers::Timer;
 use common::cache::FileCache;
 use common::framing::{persistence, BodySkipper};
+use common::log::PendingLine;
 use common::{
     connection_for, AccessLog, Body, Connection as Persistence, DateCache, FileBody, Parsed,
     Request, Response, Site, Status, Version,
@@ -131,6 +132,9 @@ pub struct Connection {
     output: Vec<u8>,
     /// A file to stream once `output` is empty.
     file: Option<FileBody>,
+    /// The file's log line and its full length: written when the file is out, or when the
+    /// connection ends first, with the bytes that went (see `log_file_sent`).
+    file_log: Option<(PendingLine, u64)>,
     /// When the head we are waiting on began to arrive: the header timeout runs from here,
     /// however slowly the rest drips in.
     head_started: Option<Instant>,
@@ -150,6 +154,7 @@ impl Connection {
             input: Vec::new(),
             output: Vec::new(),
             file: None,
+            file_log: None,
             head_started: None,
             last_progress: now,
         }
@@ -161,6 +166,15 @@ impl Connection {
             && self.input.is_empty()
             && self.output.is_empty()
             && self.file.is_none()
+    }
+
+    /// Writes the streamed file's log line with the bytes that went out: all of them once the
+    /// file is done, fewer when the connection ends first (called then by the loop's `close`).
+    pub fn log_file_sent(&mut self, log: &AccessLog) {
+        if let Some((line, len)) = self.file_log.take() {
+            let left = self.file.as_ref().map_or(0, |file| file.len);
+            log.end(line, len - left);
+        }
     }
 
     /// True when the client has sent bytes we have not read yet (a request on its way).
@@ -323,19 +337,23 @@ impl Connection {
             connection_for(Some(request), &response)
         };
         response.write_head(out, Version::Http11, connection, date, SERVER);
-        let sent = response.body_len();
-        env.log.record(
-            self.peer,
-            env.wall,
-            Some(request),
-            None,
-            response.status,
-            sent,
-        );
+        let (status, sent) = (response.status, response.body_len());
         match response.body {
-            Body::Empty => {}
-            Body::Bytes(bytes) => out.extend_from_slice(&bytes),
-            Body::File(file) => self.file = Some(file),
+            Body::File(file) => {
+                // Its line waits for the bytes that really go out (the client may leave).
+                let line = env
+                    .log
+                    .begin(self.peer, env.wall, Some(request), None, status);
+                self.file_log = line.map(|line| (line, file.len));
+                self.file = Some(file);
+            }
+            body => {
+                env.log
+                    .record(self.peer, env.wall, Some(request), None, status, sent);
+                if let Body::Bytes(bytes) = body {
+                    out.extend_from_slice(&bytes);
+                }
+            }
         }
         connection
     }
@@ -370,7 +388,7 @@ impl Connection {
                     }
                     return self.wait_for_request(env);
                 }
-                State::Writing(_) => match self.flush(out, env.now) {
+                State::Writing(_) => match self.flush(out, env.now, &env.log) {
                     Ok(true) => {
                         match std::mem::replace(&mut self.state, State::Reading(Reading::Head)) {
                             State::Writing(Next::Read(reading)) => {
@@ -428,7 +446,7 @@ impl Connection {
 
     // ANCHOR: flush
     /// Writes queued bytes, then the file, until done (`true`) or the socket is full (`false`).
-    fn flush(&mut self, out: &mut Vec<u8>, now: Instant) -> io::Result<bool> {
+    fn flush(&mut self, out: &mut Vec<u8>, now: Instant, log: &AccessLog) -> io::Result<bool> {
         if !out.is_empty() {
             // A new batch: one write for all of it, straight from the shared buffer. Only what
             // the socket does not take is copied to this connection's own buffer.
@@ -450,6 +468,7 @@ impl Connection {
         while let Some(body) = &mut self.file {
             if body.len == 0 {
                 self.file = None;
+                self.log_file_sent(log);
                 break;
             }
             if turn == 0 {

@@ -20,6 +20,7 @@
 use crate::timers::Timer;
 use common::cache::FileCache;
 use common::framing::{persistence, BodySkipper};
+use common::log::PendingLine;
 use common::{
     connection_for, AccessLog, Body, Connection as Persistence, DateCache, FileBody, Parsed,
     Request, Response, Site, Status, Version,
@@ -151,6 +152,9 @@ pub struct Connection {
     output: Vec<u8>,
     /// A file to stream once `output` is empty.
     file: Option<FileBody>,
+    /// The file's log line and its full length: written when the file is out, or when the
+    /// connection ends first, with the bytes that went (see `log_file_sent`).
+    file_log: Option<(PendingLine, u64)>,
     /// When the head we are waiting on began to arrive: the header timeout runs from here,
     /// however slowly the rest drips in.
     head_started: Option<Instant>,
@@ -178,6 +182,7 @@ impl Connection {
             input: Vec::new(),
             output: Vec::new(),
             file: None,
+            file_log: None,
             head_started: None,
             last_progress: now,
         }
@@ -190,6 +195,16 @@ impl Connection {
             && self.output.is_empty()
             && self.file.is_none()
             && !self.tls.wants_write()
+    }
+
+    /// Writes the streamed file's log line with the bytes that went to TLS: all of them once
+    /// the file is done, fewer when the connection ends first (called then by the loop's
+    /// `close`).
+    pub fn log_file_sent(&mut self, log: &AccessLog) {
+        if let Some((line, len)) = self.file_log.take() {
+            let left = self.file.as_ref().map_or(0, |file| file.len);
+            log.end(line, len - left);
+        }
     }
 
     /// The deadline of a fresh connection: the TLS handshake is part of getting a request in,
@@ -381,19 +396,23 @@ impl Connection {
             connection_for(Some(request), &response)
         };
         response.write_head(out, Version::Http11, connection, date, SERVER);
-        let sent = response.body_len();
-        env.log.record(
-            self.peer,
-            env.wall,
-            Some(request),
-            user.as_deref(),
-            response.status,
-            sent,
-        );
+        let (status, sent, user) = (response.status, response.body_len(), user.as_deref());
         match response.body {
-            Body::Empty => {}
-            Body::Bytes(bytes) => out.extend_from_slice(&bytes),
-            Body::File(file) => self.file = Some(file),
+            Body::File(file) => {
+                // Its line waits for the bytes that really go out (the client may leave).
+                let line = env
+                    .log
+                    .begin(self.peer, env.wall, Some(request), user, status);
+                self.file_log = line.map(|line| (line, file.len));
+                self.file = Some(file);
+            }
+            body => {
+                env.log
+                    .record(self.peer, env.wall, Some(request), user, status, sent);
+                if let Body::Bytes(bytes) = body {
+                    out.extend_from_slice(&bytes);
+                }
+            }
         }
         connection
     }
@@ -430,7 +449,7 @@ impl Connection {
                     }
                     return self.wait_for_request(env);
                 }
-                State::Writing(_) => match self.flush(out, env.now) {
+                State::Writing(_) => match self.flush(out, env.now, &env.log) {
                     Ok(true) => {
                         match std::mem::replace(&mut self.state, State::Reading(Reading::Head)) {
                             State::Writing(Next::Read(reading)) => {
@@ -494,7 +513,7 @@ impl Connection {
     // ANCHOR: flush
     /// Writes queued bytes, then the file, through TLS until done (`true`) or the socket is
     /// full (`false`). Done means rustls holds no ciphertext either.
-    fn flush(&mut self, out: &mut Vec<u8>, now: Instant) -> io::Result<bool> {
+    fn flush(&mut self, out: &mut Vec<u8>, now: Instant, log: &AccessLog) -> io::Result<bool> {
         if !out.is_empty() {
             // A new batch: as much as rustls takes, straight from the shared buffer. Only what
             // it does not take is copied to this connection's own buffer.
@@ -522,6 +541,7 @@ impl Connection {
         while let Some(body) = &mut self.file {
             if body.len == 0 {
                 self.file = None;
+                self.log_file_sent(log);
                 break;
             }
             let (flushed, progress) = send_tls(&mut self.tls, &mut self.stream)?;

@@ -418,10 +418,12 @@ impl Server {
     // ANCHOR_END: accept
 
     fn close(&mut self, slot: usize) {
-        let Some(connection) = self.slots.get_mut(slot).and_then(Option::take) else {
+        let Some(mut connection) = self.slots.get_mut(slot).and_then(Option::take) else {
             return;
         };
         let _ = self.poller.delete(&connection.stream);
+        // A file cut off halfway is logged now, with what it got.
+        connection.log_file_sent(&self.env.log);
         drop(connection);
         self.free.push(slot);
         self.live -= 1;
