@@ -10,7 +10,7 @@
 //! Partial reads and partial writes are the normal case here, not an error path: a read may
 //! bring half a head or three and a half pipelined requests; a write may take 10 bytes of 10 MB.
 
-use crate::sendfile::send_file;
+use crate::sendfile::{send_file, write_more};
 use crate::timers::Timer;
 use common::cache::FileCache;
 use common::framing::{persistence, BodySkipper};
@@ -485,6 +485,12 @@ impl Connection {
                     body.len -= n as u64;
                     turn = turn.saturating_sub(n as u64);
                     self.last_progress = now;
+                    if n < count {
+                        // Less than asked: the socket's buffer is full. Asking again at once
+                        // gets a segment at a time as the client reads; the kernel reports
+                        // writable again when half the buffer is free, a piece worth a call.
+                        return Ok(false);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -499,7 +505,13 @@ impl Connection {
     fn write_some(&mut self, bytes: &[u8], now: Instant) -> io::Result<usize> {
         let mut written = 0;
         while written < bytes.len() {
-            match self.stream.write(&bytes[written..]) {
+            // A head whose file follows waits for the file's first bytes (see `write_more`).
+            let result = if self.file.as_ref().is_some_and(|file| file.len > 0) {
+                write_more(&self.stream, &bytes[written..])
+            } else {
+                self.stream.write(&bytes[written..])
+            };
+            match result {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     written += n;

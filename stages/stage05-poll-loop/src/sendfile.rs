@@ -65,3 +65,34 @@ pub fn send_file(
     *offset += sent as u64;
     Ok(sent)
 }
+
+// ANCHOR: write_more
+/// Writes `bytes` (a head) saying "more is coming" (`MSG_MORE`), so that the kernel sends it
+/// in one segment with the start of the file `send_file` adds next, as nginx's `tcp_nopush`
+/// does with `TCP_CORK`. Why it matters: sent alone, a 250-byte head is a tiny segment before
+/// megabytes of full ones, and on Linux the client's receive buffer then never grew past its
+/// first 128 KiB (`ss -tmi` shows it); a 10 MiB download ran at two thirds of nginx's speed,
+/// waiting on the window. Use it only when file bytes do follow: nothing else releases them.
+#[cfg(target_os = "linux")]
+pub fn write_more(socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    extern "C" {
+        // ssize_t send(int sockfd, const void *buf, size_t len, int flags);
+        fn send(fd: i32, buf: *const u8, len: usize, flags: i32) -> isize;
+    }
+    const MSG_MORE: i32 = 0x8000;
+    // SAFETY: the descriptor is open (we hold the stream) and `bytes` is valid for its length.
+    let sent = unsafe { send(socket.as_raw_fd(), bytes.as_ptr(), bytes.len(), MSG_MORE) };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(sent as usize)
+}
+// ANCHOR_END: write_more
+
+/// Elsewhere: a plain write.
+#[cfg(not(target_os = "linux"))]
+pub fn write_more(socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    use std::io::Write;
+    (&*socket).write(bytes)
+}
