@@ -143,16 +143,8 @@ impl AccessLog {
         status: crate::Status,
         body_bytes: u64,
     ) {
-        if self.enabled() {
-            let entry = crate::LogEntry {
-                peer,
-                time,
-                request,
-                user,
-                status,
-                body_bytes,
-            };
-            self.write(&entry.combined());
+        if let Some(line) = self.begin(peer, time, request, user, status) {
+            self.end(line, body_bytes);
         }
     }
 
