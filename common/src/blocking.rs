@@ -1,6 +1,7 @@
 //! Socket helpers for the blocking stages (01 to 04), which own a `TcpStream` per connection.
 
-use std::io::{self, Read};
+use crate::response::{Body, CHUNK_SIZE};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -37,3 +38,32 @@ pub fn lingering_close(stream: &mut TcpStream) {
     }
 }
 // ANCHOR_END: lingering_close
+
+// ANCHOR: write_body
+/// Sends a response body, counting in `sent` the bytes that went out (so far, if a write
+/// fails: the access log records what the client got). A file is copied in bounded chunks, so
+/// serving a 4 GiB video takes 64 KiB of memory, not 4 GiB.
+pub fn write_body(stream: &mut TcpStream, body: Body, sent: &mut u64) -> io::Result<()> {
+    match body {
+        Body::Empty => Ok(()),
+        Body::Bytes(bytes) => {
+            stream.write_all(&bytes)?;
+            *sent = bytes.len() as u64;
+            Ok(())
+        }
+        Body::File(mut file) => {
+            // No bigger than the file: a 20-byte icon needs no 64 KiB buffer.
+            let size = usize::try_from(file.len).map_or(CHUNK_SIZE, |len| len.min(CHUNK_SIZE));
+            let mut chunk = vec![0u8; size];
+            loop {
+                let n = file.read_chunk(&mut chunk)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                stream.write_all(&chunk[..n])?;
+                *sent += n as u64;
+            }
+        }
+    }
+}
+// ANCHOR_END: write_body

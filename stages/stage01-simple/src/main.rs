@@ -8,8 +8,7 @@
 
 use clap::Parser;
 use common::{
-    AccessLog, Body, BodyFraming, CommonArgs, Connection, DateCache, Parsed, Response, Site,
-    Version,
+    AccessLog, BodyFraming, CommonArgs, Connection, DateCache, Parsed, Response, Site, Version,
 };
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -99,7 +98,7 @@ fn handle(
     let mut sent = 0;
     let written = stream
         .write_all(&head)
-        .and_then(|()| write_body(&mut stream, response.body, &mut sent));
+        .and_then(|()| common::blocking::write_body(&mut stream, response.body, &mut sent));
     log.record(
         peer,
         SystemTime::now(),
@@ -150,29 +149,3 @@ fn read_head(stream: &mut TcpStream) -> io::Result<Option<(Parsed, usize)>> {
     }
 }
 // ANCHOR_END: read_head
-
-// ANCHOR: write_body
-/// Sends the body, counting in `sent` the bytes that went out (so far, if it fails). A file is
-/// copied in bounded chunks, so serving a 4 GiB video takes 64 KiB of memory, not 4 GiB.
-fn write_body(stream: &mut TcpStream, body: Body, sent: &mut u64) -> io::Result<()> {
-    match body {
-        Body::Empty => Ok(()),
-        Body::Bytes(bytes) => {
-            stream.write_all(&bytes)?;
-            *sent = bytes.len() as u64;
-            Ok(())
-        }
-        Body::File(mut file) => {
-            let mut chunk = vec![0u8; common::response::CHUNK_SIZE];
-            loop {
-                let n = file.read_chunk(&mut chunk)?;
-                if n == 0 {
-                    return Ok(());
-                }
-                stream.write_all(&chunk[..n])?;
-                *sent += n as u64;
-            }
-        }
-    }
-}
-// ANCHOR_END: write_body

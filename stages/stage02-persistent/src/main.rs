@@ -11,8 +11,8 @@
 
 use clap::Parser;
 use common::{
-    AccessLog, Body, BodySkipper, CommonArgs, Connection, DateCache, Parsed, Request, Response,
-    Site, Status, TimeoutArgs, Version,
+    AccessLog, BodySkipper, CommonArgs, Connection, DateCache, Parsed, Request, Response, Site,
+    Status, TimeoutArgs, Version,
 };
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -136,7 +136,9 @@ fn handle(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
         response.write_head(&mut head, Version::Http11, connection, date, STAGE);
         let status = response.status;
         let mut sent = 0;
-        let written = send(&mut stream, &head, response.body, &mut sent);
+        let written = stream
+            .write_all(&head)
+            .and_then(|()| common::blocking::write_body(&mut stream, response.body, &mut sent));
         shared.log.record(
             peer,
             SystemTime::now(),
@@ -281,34 +283,3 @@ fn skip_body(
     }
 }
 // ANCHOR_END: skip_body
-
-// ANCHOR: send
-/// Writes the head, then the body. `sent` counts the body bytes that went out, for the log,
-/// even when a write fails halfway.
-fn send(stream: &mut TcpStream, head: &[u8], body: Body, sent: &mut u64) -> io::Result<()> {
-    stream.write_all(head)?;
-    match body {
-        Body::Empty => Ok(()),
-        Body::Bytes(bytes) => {
-            stream.write_all(&bytes)?;
-            *sent = bytes.len() as u64;
-            Ok(())
-        }
-        Body::File(mut file) => {
-            // A file is copied in bounded chunks: serving a 4 GiB video takes 64 KiB of memory.
-            let size = usize::try_from(file.len).map_or(common::response::CHUNK_SIZE, |len| {
-                len.min(common::response::CHUNK_SIZE)
-            });
-            let mut chunk = vec![0u8; size];
-            loop {
-                let n = file.read_chunk(&mut chunk)?;
-                if n == 0 {
-                    return Ok(());
-                }
-                stream.write_all(&chunk[..n])?;
-                *sent += n as u64;
-            }
-        }
-    }
-}
-// ANCHOR_END: send
