@@ -371,16 +371,10 @@ fn load(real: &Path, etags: bool, max_file: u64, key_len: usize, now: Instant) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{parse_head, Parsed};
     use crate::response::Body;
     use std::fs;
 
-    fn request(raw: &str) -> Request {
-        match parse_head(raw.as_bytes()) {
-            Parsed::Complete(request, _) => request,
-            other => panic!("{other:?}"),
-        }
-    }
+    use crate::request::test_request as request;
 
     fn scratch(name: &str) -> (PathBuf, Site) {
         let dir = std::env::temp_dir().join(format!("common-cache-{name}-{}", std::process::id()));

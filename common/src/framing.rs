@@ -244,14 +244,8 @@ impl BodySkipper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{parse_head, Parsed};
 
-    fn request(raw: &str) -> Request {
-        match parse_head(raw.as_bytes()) {
-            Parsed::Complete(request, _) => request,
-            other => panic!("{other:?}"),
-        }
-    }
+    use crate::request::test_request as request;
 
     fn ok() -> Response {
         Response::error(Status::OK)

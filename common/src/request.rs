@@ -379,6 +379,15 @@ fn split_target(target: &str) -> Result<(String, Option<String>, Option<String>)
     Ok((path, query, host))
 }
 
+/// For the unit tests of every module: the request a complete, valid head parses to.
+#[cfg(test)]
+pub(crate) fn test_request(raw: &str) -> Request {
+    match parse_head(raw.as_bytes()) {
+        Parsed::Complete(request, _) => request,
+        other => panic!("{other:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -389,15 +389,10 @@ fn redirect_to_slash(request: &Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{parse_head, Parsed, Version};
+    use crate::request::Version;
     use std::time::{Duration, SystemTime};
 
-    fn request(raw: &str) -> Request {
-        match parse_head(raw.as_bytes()) {
-            Parsed::Complete(request, _) => request,
-            other => panic!("{other:?}"),
-        }
-    }
+    use crate::request::test_request as request;
 
     fn site(name: &str) -> (PathBuf, Site) {
         let dir = std::env::temp_dir().join(format!("common-site-{name}-{}", std::process::id()));
