@@ -19,27 +19,4 @@ resilience_behaviours!(crate::STAGE);
 cli_behaviours!(crate::STAGE);
 hostile_behaviours!(crate::STAGE);
 keepalive_behaviours!(crate::STAGE);
-
-/// A thread per connection: open connections show up as threads, and go away with them.
-#[test]
-fn a_thread_for_each_connection() {
-    let server = STAGE.start();
-    let baseline = server.threads();
-    let mut clients: Vec<_> = (0..40).map(|_| server.connect()).collect();
-    for client in &mut clients {
-        client.send(b"GET /style.css HTTP/1.1\r\nHost: test\r\n\r\n");
-        assert_eq!(client.response(false).status, 200);
-    }
-    assert!(
-        server.threads() >= baseline + 40,
-        "{} threads for 40 connections",
-        server.threads()
-    );
-    drop(clients);
-    assert!(
-        server.wait_for(std::time::Duration::from_secs(10), || server.threads()
-            <= baseline),
-        "threads stayed: {}",
-        server.threads()
-    );
-}
+threads_behaviours!(crate::STAGE);

@@ -27,23 +27,3 @@ hostile_behaviours!(crate::STAGE);
 keepalive_behaviours!(crate::STAGE);
 pipelining_behaviours!(crate::STAGE);
 pool_behaviours!(crate::STAGE);
-
-/// The answers to a pipelined batch of small files leave together: they arrive in one read.
-/// (Loopback delivers one write as one segment of up to 64 KiB, so a server writing each
-/// answer on its own shows up here as several reads.)
-#[test]
-fn a_batch_is_answered_in_one_write() {
-    use std::io::Read;
-    let server = STAGE.start();
-    let mut client = server.connect();
-    let request = "GET /style.css HTTP/1.1\r\nHost: test\r\n\r\n";
-    let batch = request.repeat(16);
-    client.send(batch.as_bytes());
-    let mut got = vec![0u8; 64 * 1024];
-    let n = client.stream.read(&mut got).expect("read the answers");
-    let answers = got[..n]
-        .windows(b"HTTP/1.1 200 OK".len())
-        .filter(|w| *w == b"HTTP/1.1 200 OK")
-        .count();
-    assert_eq!(answers, 16, "one read held {answers} of 16 answers");
-}

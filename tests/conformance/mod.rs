@@ -14,6 +14,7 @@ pub mod limits;
 pub mod pipelining;
 pub mod pool;
 pub mod resilience;
+pub mod threads;
 pub mod traversal;
 
 /// Expands to `mod $group { #[test] fn behaviour() ... }` for the listed behaviours.

@@ -20,6 +20,7 @@ macro_rules! pipelining_behaviours {
             pipeline_ending_in_connection_close,
             pipeline_with_a_bad_request_stops_there,
             pipelined_big_files_do_not_grow_the_server,
+            a_batch_is_answered_in_one_write,
         ]);
     };
 }
@@ -217,4 +218,21 @@ pub fn pipelined_big_files_do_not_grow_the_server(stage: &Stage) {
     let mut server = server;
     server.assert_alive();
     assert_eq!(server.get("/style.css").status, 200);
+}
+
+/// The answers to a pipelined batch of small files leave together: they arrive in one read.
+/// (Loopback delivers one write as one segment of up to 64 KiB, so a server writing each
+/// answer on its own shows up here as several reads.)
+pub fn a_batch_is_answered_in_one_write(stage: &Stage) {
+    use std::io::Read;
+    let server = stage.start();
+    let mut client = server.connect();
+    client.send(get("/style.css").repeat(16).as_bytes());
+    let mut got = vec![0u8; 64 * 1024];
+    let n = client.stream.read(&mut got).expect("read the answers");
+    let answers = got[..n]
+        .windows(b"HTTP/1.1 200 OK".len())
+        .filter(|w| *w == b"HTTP/1.1 200 OK")
+        .count();
+    assert_eq!(answers, 16, "one read held {answers} of 16 answers");
 }
