@@ -1,0 +1,410 @@
+"""The servers: every stage and every peer it is measured against. One class per kind says how
+it is installed (Debian packages), configured (a published template in httperf/conf/, filled in
+at the @FIELDS@), started (in the foreground, in its own process group, checked to answer the
+exact bytes), stopped, and described in the report. Adding a peer is a class and a line in
+`PEERS` here, and its template in httperf/conf/.
+
+Which stage can do what is `STAGE_CAPS`; a scenario (scenarios.py) names the capability it needs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .measure import process_tree
+from .scenarios import ALL_CAPS, CAP_NAMES, CLOSE, KEEPALIVE, PLAIN_CAPS, TLS, bench_uri
+from .util import CONF_DIR, LIVE_GROUPS, HarnessError, die_with_parent, find_program, kill_group, \
+    log, run_cmd
+
+# =================================================================================================
+# The capability table: the one place that says which stage can do what (the peers can do
+# everything). A stage has one port: plain HTTP or TLS, never both. The peers serve TLS on a
+# second port (a second server block in the same config).
+# =================================================================================================
+STAGE_CAPS: dict[str, frozenset[str]] = {
+    "stage01": frozenset({CLOSE}),  # HTTP/1.0, one connection at a time
+    "stage02": frozenset({CLOSE, KEEPALIVE}),  # keep-alive, no pipelining
+    "stage03": PLAIN_CAPS,  # pipelining from here on
+    "stage04": PLAIN_CAPS,
+    "stage05": PLAIN_CAPS,
+    "stage06": frozenset({TLS}),  # HTTPS only: started with --cert/--key, measured in scenario 9
+}
+STAGE_CAPS_NOTE = {
+    "stage06": "serves TLS only: measured in scenario 9 alone",
+}
+NEWER_STAGE_CAPS = PLAIN_CAPS  # a stage the table does not list yet (stage07+): plain HTTP
+
+
+def na_note(server: str, needs: str) -> str:
+    """Why a server gets n/a in a scenario: its own note if it has one, else what it lacks."""
+    return STAGE_CAPS_NOTE.get(server) or f"no {CAP_NAMES.get(needs, needs)}"
+
+
+def client_tls() -> ssl.SSLContext:
+    """A TLS client that, like wrk, does not verify the certificate (it is our own, self-signed)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def http_check(port: int, uri: str, expect: bytes, timeout: float = 3.0,
+               tls: bool = False) -> str | None:
+    """One HTTP/1.0 GET over a fresh connection (HTTPS when `tls`); None when the server answers
+    200 with exactly the expected body, else what went wrong."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+            # A server that closes without close_notify still counts (suppress_ragged_eofs).
+            with client_tls().wrap_socket(raw, server_hostname="localhost") if tls else raw as s:
+                s.settimeout(timeout)
+                s.sendall(f"GET {uri} HTTP/1.0\r\nHost: localhost\r\n\r\n".encode())
+                data = b""
+                deadline = time.monotonic() + timeout
+                while time.monotonic() < deadline:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+    except OSError as e:  # ssl.SSLError is one
+        what = "TLS " if tls else ""
+        return f"no {what}answer on port {port} ({e.strerror or e})"
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0].decode(errors="replace")
+    if not re.match(r"HTTP/1\.[01] 200\b", status):
+        return f"GET {uri} answered {status!r}"
+    if body != expect:
+        return f"GET {uri} body is {len(body)} bytes, expected {len(expect)}"
+    return None
+
+
+def tls_session(port: int, cert_der: bytes, timeout: float = 3.0) -> str:
+    """The protocol and cipher a default OpenSSL client (Python's, like wrk's) gets from this
+    port, and whether the server showed the harness's certificate: the report shows that every
+    TLS server did the same crypto."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+            with client_tls().wrap_socket(raw, server_hostname="localhost") as s:
+                name, version, _ = s.cipher()
+                same = s.getpeercert(binary_form=True) == cert_der
+                return f"{version}, {name}, " + ("the harness's certificate" if same
+                                                  else "**another certificate**")
+    except OSError as e:
+        return f"no TLS handshake ({e})"
+
+
+
+# =================================================================================================
+# The servers: each writes its config into its own temp folder, starts in the foreground in its
+# own process group (so stopping it stops its workers), and is checked to answer.
+# =================================================================================================
+@dataclass(frozen=True)
+class Cert:
+    cert: Path  # PEM certificate
+    key: Path  # PEM private key (PKCS#8)
+    der: bytes = field(repr=False)  # the certificate, to recognize it in a handshake
+
+
+CERT_DAYS = 2
+CERT_SAN = "subjectAltName=DNS:localhost,IP:127.0.0.1"
+
+
+def make_cert(folder: Path) -> Cert:
+    """One self-signed ECDSA P-256 certificate for localhost and 127.0.0.1, valid two days: the
+    same certificate and key for every TLS server, so they all do the same crypto (a P-256
+    signature per full handshake). Raises HarnessError if openssl cannot make it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    r = run_cmd(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                 "-nodes", "-keyout", str(key), "-out", str(cert), "-days", str(CERT_DAYS),
+                 "-subj", "/CN=localhost", "-addext", CERT_SAN], 30)
+    if r.rc != 0 or not cert.exists() or not key.exists():
+        raise HarnessError("openssl req failed: "
+                           + (" | ".join((r.err or r.out).strip().splitlines()[-2:]) or "no output"))
+    # A throwaway key for localhost: readable by the servers' unprivileged workers, which may
+    # read it again after dropping root (lighttpd checks its certificate files for changes).
+    key.chmod(0o644)
+    try:
+        der = ssl.PEM_cert_to_DER_cert(cert.read_text())
+    except ValueError as e:
+        raise HarnessError(f"openssl wrote no PEM certificate: {e}") from None
+    return Cert(cert, key, der)
+
+
+class Server:
+    kind = "?"
+    tls_module: str | None = None  # a module file the server needs for TLS, if any
+    # What a peer needs from Debian: {program it runs: package}, plus packages for files
+    # (a TLS module) that are not programs; machine.md's version row; the report's setup lines.
+    title = "?"  # how the report names its kind
+    packages: dict[str, str] = {}
+    file_packages: dict[str, str] = {}  # {file that must exist: package}
+    version_row: tuple[str, list[str]] | None = None  # (row name, command printing the version)
+    setup_note = ""  # the report's "How the servers were set up" bullet (Markdown)
+    tls_note = ""  # the same for TLS (scenario 9)
+
+    def __init__(self, name: str, port: int, workdir: Path, root: Path, caps: frozenset[str]):
+        self.name, self.port, self.dir, self.root, self.caps = name, port, workdir, root, caps
+        self.proc: subprocess.Popen | None = None
+        self.log_path = workdir / "output.log"
+        self.start_error: str | None = None  # why it could not start, if it could not
+        self.config: Path | None = None
+        self.restarts = 0
+        self.tls_port: int | None = None  # where it serves HTTPS, when it does (see serve_tls)
+        self.cert: Cert | None = None
+        self.tls_error = "no TLS port"  # why it has none although it claims TLS
+        self.tls_info = ""  # protocol and cipher, for the report
+        workdir.mkdir(parents=True, exist_ok=True)
+
+    def serve_tls(self, port: int, cert: Cert) -> None:
+        """Serve HTTPS on `port` (a stage: its only port) with the harness's certificate."""
+        self.tls_port, self.cert = port, cert
+
+    def endpoints(self) -> list[tuple[int, bool]]:
+        """(port, tls) for every port it answers on: the plain one unless it is TLS-only."""
+        plain = [(self.port, False)] if self.caps - {TLS} else []
+        return plain + ([(self.tls_port, True)] if self.tls_port else [])
+
+    def check(self, expect: bytes, timeout: float = 3.0) -> str | None:
+        """Every port it serves answers GET /bench/1k.bin with these bytes; else what is wrong."""
+        for port, tls in self.endpoints():
+            problem = http_check(port, bench_uri("1k"), expect, timeout=timeout, tls=tls)
+            if problem:
+                return problem
+        return None
+
+    # Subclasses provide the command (and write their config).
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 20.0) -> None:
+        cmd = self.command()
+        if not find_program(cmd[0]) and not Path(cmd[0]).exists():
+            raise HarnessError(f"{cmd[0]} is not installed")
+        logf = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                         cwd=self.dir, start_new_session=True,
+                                         preexec_fn=die_with_parent)
+        except OSError as e:
+            raise HarnessError(f"cannot start {cmd[0]}: {e.strerror}") from None
+        finally:
+            logf.close()
+        LIVE_GROUPS.add(self.proc.pid)
+        deadline = time.monotonic() + timeout
+        expect = (self.root / bench_uri("1k").lstrip("/")).read_bytes()
+        problem = "did not answer"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                self.stop()
+                raise HarnessError(f"exited with code {code} at start: {self.log_tail()}")
+            # Ready means answering with the right bytes (the startup line is not required).
+            problem = self.check(expect, timeout=2.0)
+            if problem is None:
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise HarnessError(f"not ready after {timeout:.0f}s: {problem}; {self.log_tail()}")
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def pids(self) -> list[int]:
+        return process_tree(self.proc.pid) if self.running() else []
+
+    def stop(self) -> None:
+        """SIGTERM to the whole group, SIGKILL after 5 seconds."""
+        if self.proc is None:
+            return
+        pgid = self.proc.pid
+        kill_group(pgid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            kill_group(pgid, signal.SIGKILL)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        kill_group(pgid, signal.SIGKILL)  # workers that outlived their master
+        LIVE_GROUPS.discard(pgid)
+        self.proc = None
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self) -> str:
+        text = self.log_text().strip()
+        for extra in sorted(self.dir.glob("*error*.log")):
+            try:
+                text += "\n" + extra.read_text(errors="replace").strip()
+            except OSError:
+                pass
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        return " | ".join(lines[-3:]) if lines else "(no output)"
+
+    def render(self, template: str, values: dict[str, str]) -> Path:
+        """Fills @NAME@ fields of a template from httperf/conf/ and writes it to the temp dir.
+        Without a TLS port, the lines from `# BEGIN TLS` to `# END TLS` are left out, so a
+        server without a certificate or TLS module still serves plain HTTP exactly as before."""
+        text = (CONF_DIR / template).read_text()
+        if self.tls_port and self.cert:
+            values = {**values, "TLS_PORT": str(self.tls_port), "CERT": str(self.cert.cert),
+                      "KEY": str(self.cert.key)}
+        else:
+            text = re.sub(r"^[ \t]*# BEGIN TLS\b.*?^[ \t]*# END TLS\b[^\n]*\n", "", text,
+                          flags=re.M | re.S)
+        for k, v in values.items():
+            text = text.replace(f"@{k}@", v)
+        left = re.findall(r"@[A-Z_]+@", text)
+        if left:
+            raise HarnessError(f"{template}: unfilled fields {left}")
+        path = self.dir / template
+        path.write_text(text)
+        self.config = path
+        return path
+
+
+def user_line(kind: str) -> str:
+    """As root, workers drop to www-data (Apache refuses to serve as root); otherwise nothing."""
+    if os.geteuid() != 0:
+        return ""
+    return PEER_CLASSES[kind].root_user_line
+
+
+class StageServer(Server):
+    kind = "stage"
+    title = "stages"
+    setup_note = ("`target/release/stageNN --quiet --bind 127.0.0.1 PORT ROOT`, "
+                  "built with `cargo build --release -p stageNN`; stage06, which serves HTTPS only, "
+                  "with `--cert FILE --key FILE` (the certificate below).")
+    tls_note = "stage06: rustls, on its one port"
+
+    def __init__(self, *a, binary: Path, **kw):
+        super().__init__(*a, **kw)
+        self.binary = binary
+
+    def command(self) -> list[str]:
+        tls = ["--cert", str(self.cert.cert), "--key", str(self.cert.key)] if self.cert else []
+        return [str(self.binary), "--quiet", "--bind", "127.0.0.1", *tls, str(self.port),
+                str(self.root)]
+
+
+class NginxServer(Server):
+    kind = "nginx"
+    title = "nginx"
+    packages = {"nginx": "nginx"}
+    version_row = ("nginx", ["nginx", "-v"])
+    root_user_line = "user www-data;"
+    # The sendfile lines are filled in by the report from the measurement (main.py).
+    setup_note = ("`worker_processes 1` (**nginx-auto**: `auto`, one per core), "
+                  "`access_log off`, `open_file_cache`, `keepalive_requests` 10,000,000, "
+                  "`tcp_nopush`/`tcp_nodelay` on. Sendfile per workload, as measured at the start "
+                  "of this run (nginx, one worker, off and on alternately; nginx is restarted with "
+                  "the setting of each scenario's workload: {workloads}):")
+    tls_note = ("nginx: a second `server` block in the same config (`listen PORT ssl`, "
+                "`ssl_protocols TLSv1.2 TLSv1.3`, `ssl_ecdh_curve X25519:prime256v1:secp384r1`, "
+                "ECDSA AES-GCM/ChaCha20 ciphers for TLS 1.2, `ssl_session_cache shared:SSL:10m`, "
+                "Mozilla's intermediate profile, OpenSSL)")
+
+    def __init__(self, *a, workers: str = "1", sendfile_small: str = "off",
+                 sendfile_large: str = "on", **kw):
+        super().__init__(*a, **kw)
+        self.workers = workers
+        self.sendfile_small = sendfile_small  # the 1 KB file (everything but /bench/100k, 10m)
+        self.sendfile_large = sendfile_large  # the large files' location
+
+    def use_sendfile(self, small: str) -> None:
+        """Switches the small-file sendfile setting, restarting nginx if it runs."""
+        if small == self.sendfile_small:
+            return
+        self.sendfile_small = small
+        if self.running():
+            log(f"  {self.name}: restarting with sendfile {small} for this workload")
+            self.stop()
+            self.start()
+
+    def command(self) -> list[str]:
+        conf = self.render("nginx.conf", {
+            "WORKERS": self.workers, "DIR": str(self.dir), "PORT": str(self.port),
+            "ROOT": str(self.root), "USER_LINE": user_line("nginx"),
+            "SENDFILE_SMALL": self.sendfile_small, "SENDFILE_LARGE": self.sendfile_large})
+        return ["nginx", "-p", f"{self.dir}/", "-e", str(self.dir / "error.log"), "-c", str(conf),
+                "-g", "daemon off;"]
+
+
+class ApacheServer(Server):
+    kind = "apache"
+    title = "Apache"
+    tls_module = "/usr/lib/apache2/modules/mod_ssl.so"
+    packages = {"apache2": "apache2"}
+    version_row = ("Apache", ["apache2", "-v"])
+    root_user_line = "User www-data\nGroup www-data"
+    setup_note = ("event MPM (2 processes of 64 threads to start, up to 256 workers), "
+                  "`EnableSendfile On`, `EnableMMAP On`, `MaxKeepAliveRequests 0` (unlimited), "
+                  "`AllowOverride None`, no access log, only the modules a static site needs.")
+    tls_note = "Apache: mod_ssl on a second port, the same settings"
+
+    def command(self) -> list[str]:
+        conf = self.render("apache2.conf", {
+            "DIR": str(self.dir), "PORT": str(self.port), "ROOT": str(self.root),
+            "USER_LINE": user_line("apache")})
+        return ["apache2", "-D", "FOREGROUND", "-f", str(conf)]
+
+
+class LighttpdServer(Server):
+    kind = "lighttpd"
+    title = "lighttpd"
+    tls_module = "/usr/lib/lighttpd/mod_openssl.so"  # Debian's lighttpd-mod-openssl
+    packages = {"lighttpd": "lighttpd"}
+    file_packages = {tls_module: "lighttpd-mod-openssl"}  # its own package, only recommended
+    version_row = ("lighttpd", ["lighttpd", "-v"])
+    root_user_line = 'server.username = "www-data"\nserver.groupname = "www-data"'
+    setup_note = ("one process (its default, like nginx with one worker), "
+                  "`linux-sysepoll`, `network-backend sendfile`, stat cache, "
+                  "`max-keep-alive-requests 65535`, no access log.")
+    tls_note = "lighttpd: mod_openssl on a second port (`MinProtocol TLSv1.2`)"
+
+    def command(self) -> list[str]:
+        if os.geteuid() == 0:  # lighttpd opens its error log after dropping to www-data
+            try:
+                import pwd
+                pw = pwd.getpwnam("www-data")
+                os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            except (KeyError, OSError):
+                pass
+        conf = self.render("lighttpd.conf", {
+            "DIR": str(self.dir), "PORT": str(self.port), "ROOT": str(self.root),
+            "USER_LINE": user_line("lighttpd")})
+        return ["lighttpd", "-D", "-f", str(conf)]
+
+
+# =================================================================================================
+# The peers, in the order of the report's columns: name -> (class, its constructor's options).
+# The report and machine.md describe each kind once (PEER_CLASSES, in this order).
+# =================================================================================================
+PEERS: dict[str, tuple[type[Server], dict]] = {
+    "nginx": (NginxServer, {"workers": "1"}),  # the baseline: every ratio is to it
+    "nginx-auto": (NginxServer, {"workers": "auto"}),  # one worker per core
+    "apache": (ApacheServer, {}),
+    "lighttpd": (LighttpdServer, {}),
+}
+REFERENCE_SERVERS = list(PEERS)
+PEER_CLASSES: dict[str, type[Server]] = {cls.kind: cls for cls, _ in PEERS.values()}
+
+
+def make_peer(name: str, port: int, workdir: Path, root: Path) -> Server:
+    """A reference server by its name in PEERS: it claims every capability."""
+    cls, kw = PEERS[name]
+    return cls(name, port, workdir, root, ALL_CAPS, **kw)
