@@ -129,7 +129,10 @@ def chart_svg(question: Question, run: RunRecord, cells: dict[tuple[str, str], C
         sub = (f"{groups[0][0].title}: every server keeps up with the client's rate, so the rate "
                f"says nothing. Bars: {what}; shorter is better.")
     sub_lines = wrap(sub)
-    notes = [f"{n} ({why})" for n, why in absent.items()]
+    by_reason: dict[str, list[str]] = {}  # "no TLS": stage01, ..., stage05 (said once)
+    for n, why in absent.items():
+        by_reason.setdefault(why, []).append(n)
+    notes = [f"{', '.join(ns)} ({why})" for why, ns in by_reason.items()]
     note_lines = wrap("No bar (n/a): " + "; ".join(notes) + ".") if notes else []
     head_h = 34 + 16 * len(sub_lines) + 26
     rows_h = sum(ROW * len(rows) + (22 if len(groups) > 1 else 0) for _, rows in groups)
