@@ -110,7 +110,8 @@ def chart_svg(question: Question, run: RunRecord, cells: dict[tuple[str, str], C
                 absent.setdefault(n, c.note or "n/a")
             elif n != BASELINE:
                 absent.setdefault(n, "not measured")
-        if any(r[1] is not None for r in rows):
+        # nginx's own bar alone (every other server n/a) would answer nothing: no chart.
+        if any(r[1] is not None and r[0] != BASELINE for r in rows):
             groups.append((sc, rows))
     if not groups:
         return None

@@ -120,6 +120,12 @@ class Outputs(unittest.TestCase):
         self.assertEqual(sorted(p.name for p in self.tmp.glob("chart*.svg")), ["chart-tls.svg"])
         self.assertNotIn("chart-keepalive", report)
 
+    def test_no_chart_of_nginx_alone(self):
+        self.h.results = [r for r in self.h.results if r.server == "nginx" or r.scenario.group != 9]
+        self.write()
+        self.assertFalse((self.tmp / "chart-tls.svg").exists())
+        self.assertTrue((self.tmp / "chart-keepalive.svg").exists())
+
     def test_paced_section(self):
         report = self.write()
         paced = report[report.index("ANCHOR: paced"):report.index("ANCHOR_END: paced")]
