@@ -22,7 +22,8 @@ from pathlib import Path
 
 from . import chart
 from .measure import TOOL_PROGRAMS, Measurer, parse_wrk
-from .report import RunRecord, ServerRow, cpu_model, machine_md, record_from_dir, report_md
+from .report import (RunRecord, ServerRow, cpu_model, machine_md, peer_titles, record_from_dir,
+                     report_md)
 from .results import Result, describe, fail, write_csv
 from .scenarios import (ALL_CAPS, BENCH_FILES, FULL, QUICK, SENDFILE_DEFAULT,
                         SENDFILE_WORKLOADS, TLS, Profile, Scenario, plan_seconds,
@@ -530,7 +531,7 @@ def report_only(folder: Path) -> int:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         prog="httperf/run",
-        description="Benchmark every stage side by side with nginx, Apache and lighttpd "
+        description=f"Benchmark every stage side by side with {peer_titles()} "
                     "(see httperf/README.md).")
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: one round, tiny counts, about a minute; writes into a "
@@ -542,11 +543,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="stages to measure, e.g. stage01,stage05 ('none' for none; default all "
                          "in stages/)")
     ap.add_argument("--servers", metavar="LIST", type=_list,
-                    help="reference servers among nginx,nginx-auto,apache,lighttpd ('none' for "
+                    help=f"reference servers among {','.join(REFERENCE_SERVERS)} ('none' for "
                          "none; default all; ratios need nginx)")
     ap.add_argument("--scenarios", metavar="LIST", type=_groups,
-                    help="scenario numbers to run, e.g. 4,5,7 (default all: 1-7 and 9, TLS; "
-                         "8, CPU and memory, rides along every run)")
+                    help="scenario numbers to run, e.g. 4,5,7 (default all: "
+                         f"{','.join(map(str, scenario_numbers()))}; 8, CPU and memory, rides "
+                         "along every run)")
     ap.add_argument("--rounds", type=int, metavar="N", help="rounds (default: 2, quick 1)")
     ap.add_argument("--base-port", type=int, default=21080, metavar="PORT",
                     help="first port to try for the servers (default 21080)")

@@ -124,6 +124,13 @@ def workloads_text() -> str:
     return ", ".join(parts)
 
 
+def peer_titles() -> str:
+    """'nginx, Apache and lighttpd': the kinds of peer, as the report's title names them."""
+    from .servers import PEER_CLASSES
+
+    return _and([cls.title for cls in PEER_CLASSES.values()])
+
+
 def chart_file(slug: str) -> str:
     return f"chart-{slug}.svg"
 
@@ -136,7 +143,7 @@ def report_md(run: RunRecord, charts: list[tuple[str, str]]) -> str:
     names = run.names()
     mode = "quick (smoke test: tiny counts, numbers mean little)" if run.quick else "full"
     L: list[str] = []
-    L.append("# The stages side by side with nginx, Apache and lighttpd")
+    L.append(f"# The stages side by side with {peer_titles()}")
     L.append("")
     L.append(f"Run {run.started:%Y-%m-%d %H:%M}, {mode} mode, {run.profile.rounds} round(s), "
              f"on {run.cpu} ({run.cores} cores), Linux {run.kernel}. "
