@@ -52,7 +52,11 @@ fn scratch(name: &str) -> PathBuf {
 /// serves it from memory), else `/dir/./name`, `/dir/././name`, ...: the same file to the
 /// server, but a new key to a cache, so each is resolved and opened while the race runs.
 fn spelling(dir: &str, name: &str, i: usize) -> String {
-    let dots = if i % 2 == 0 { 0 } else { 1 + i / 2 % 1000 };
+    let dots = if i.is_multiple_of(2) {
+        0
+    } else {
+        1 + i / 2 % 1000
+    };
     format!("/{dir}/{}{name}", "./".repeat(dots))
 }
 
@@ -169,7 +173,7 @@ pub fn a_fifo_swapped_in_does_not_stop_the_server(stage: &Stage) {
     fs::write(root.join("other.txt"), "another file\n").expect("write");
     rustix::fs::mkfifoat(
         CWD,
-        &root.join("pipe"),
+        root.join("pipe"),
         rustix::fs::Mode::from_raw_mode(0o644),
     )
     .expect("mkfifo");
