@@ -221,9 +221,9 @@ const MAX_LINKS: usize = 40;
 
 /// Opens `relative` beneath `root` one component at a time, never letting the kernel follow
 /// a symlink (`O_NOFOLLOW`). A symlink is read (`readlinkat`) and its target walked in turn:
-/// from ROOT when it is absolute and spelled with ROOT's real path (any other absolute
-/// target is outside), else from the directory holding it. `..` drops a directory this walk
-/// opened itself, so it can never climb above ROOT.
+/// from ROOT when it is absolute and names a place below ROOT ([`below_root`]; any other
+/// absolute target is outside), else from the directory holding it. `..` drops a directory
+/// this walk opened itself, so it can never climb above ROOT.
 fn walk_beneath(root: &Root, relative: &Path) -> io::Result<OwnedFd> {
     let escape = || io::Error::from(Errno::XDEV);
     // The directories walked into below ROOT, innermost last.
@@ -264,11 +264,11 @@ fn walk_beneath(root: &Root, relative: &Path) -> io::Result<OwnedFd> {
         let target = PathBuf::from(OsString::from_vec(target.into_bytes()));
         let target = if target.is_absolute() {
             dirs.clear();
-            target.strip_prefix(&root.real).map_err(|_| escape())?
+            below_root(root, &target).ok_or_else(escape)?
         } else {
-            &target
+            target
         };
-        for component in components(target).into_iter().rev() {
+        for component in components(&target).into_iter().rev() {
             todo.push_front(component);
         }
     }
@@ -280,6 +280,19 @@ fn walk_beneath(root: &Root, relative: &Path) -> io::Result<OwnedFd> {
         OPEN | OFlags::DIRECTORY,
         Mode::empty(),
     )?)
+}
+
+/// Where an absolute symlink target lies below ROOT, as a path relative to it: spelled with
+/// ROOT's real path, or with another spelling of it (ROOT served as `/var/www`, a symlink to
+/// `/srv/www`), which `canonicalize` finds. That looks at names outside our control, but only
+/// to compute a name: the walk then opens it beneath ROOT like any other, so a name that
+/// changes meanwhile can lead nowhere but inside ROOT.
+fn below_root(root: &Root, target: &Path) -> Option<PathBuf> {
+    if let Ok(rest) = target.strip_prefix(&root.real) {
+        return Some(rest.to_path_buf());
+    }
+    let real = target.canonicalize().ok()?;
+    real.strip_prefix(&root.real).ok().map(Path::to_path_buf)
 }
 
 /// The names and `..`s of a relative path (`.` and empty names dropped).
@@ -418,6 +431,10 @@ mod tests {
         symlink("loop", real.join("loop")).expect("link");
         symlink("a.txt/x", real.join("through-file")).expect("link");
         symlink("..", real.join("docs/parent")).expect("link");
+        // ROOT by another name: absolute links spelled through it still lead inside.
+        symlink(&real, dir.join("alias")).expect("link");
+        symlink(dir.join("alias/a.txt"), real.join("alias-in.txt")).expect("link");
+        symlink(dir.join("alias/../secret.txt"), real.join("alias-out.txt")).expect("link");
         rustix::fs::mkfifoat(&*root.dir, "fifo", Mode::from_raw_mode(0o600)).expect("mkfifo");
         let cases = [
             ("a.txt", Ok(1)),
@@ -426,6 +443,8 @@ mod tests {
             ("abs-dir/deep/d.txt", Ok(2)),
             ("abs-dir/parent/a.txt", Ok(1)),
             ("docs/parent", Err("dir")),
+            ("alias-in.txt", Ok(1)),
+            ("alias-out.txt", Err("escape")),
             ("docs/up-out.txt", Err("escape")),
             ("abs-out.txt", Err("escape")),
             ("abs-dots.txt", Err("escape")),
