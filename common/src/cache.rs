@@ -534,6 +534,23 @@ mod tests {
     }
 
     #[test]
+    fn a_fifo_in_place_of_a_cached_file_is_a_miss_not_a_hang() {
+        let (dir, site) = scratch("fifo");
+        let mut cache = FileCache::default();
+        let t0 = Instant::now();
+        let raw = "GET /style.css HTTP/1.0\r\n\r\n";
+        assert!(from_cache(&mut cache, &site, raw, t0).is_some());
+        fs::remove_file(dir.join("root/style.css")).expect("rm");
+        let mode = rustix::fs::Mode::from_raw_mode(0o644);
+        rustix::fs::mkfifoat(rustix::fs::CWD, dir.join("root/style.css"), mode).expect("mkfifo");
+        // Opening it would wait for a writer, for ever, without O_NONBLOCK.
+        assert!(from_cache(&mut cache, &site, raw, t0 + Duration::from_secs(2)).is_none());
+        assert!(cache.is_empty());
+        assert_eq!(site.respond(&request(raw)).status, Status::NOT_FOUND);
+        fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
     fn stays_within_its_limits() {
         let (dir, site) = scratch("limits");
         for i in 0..50 {
