@@ -9,10 +9,14 @@ mod support;
 
 use support::Stage;
 
-const STAGE: Stage = Stage::new("stage03");
+const STAGE: Stage = Stage::new("stage03").skipping(&[(
+    "absurd_grace_is_refused_at_parse_time",
+    "no --grace: no graceful stop before stage04",
+)]);
 
 http10_behaviours!(crate::STAGE);
 traversal_behaviours!(crate::STAGE);
+filesystem_behaviours!(crate::STAGE);
 limits_behaviours!(crate::STAGE);
 resilience_behaviours!(crate::STAGE);
 cli_behaviours!(crate::STAGE);

@@ -20,6 +20,7 @@ const STAGE: Stage = Stage::new("stage04").skipping(&[(
 
 http10_behaviours!(crate::STAGE);
 traversal_behaviours!(crate::STAGE);
+filesystem_behaviours!(crate::STAGE);
 limits_behaviours!(crate::STAGE);
 resilience_behaviours!(crate::STAGE);
 cli_behaviours!(crate::STAGE);

@@ -15,6 +15,7 @@ const STAGE: Stage = Stage::new("stage05").skipping(support::NO_POOL);
 
 http10_behaviours!(crate::STAGE);
 traversal_behaviours!(crate::STAGE);
+filesystem_behaviours!(crate::STAGE);
 limits_behaviours!(crate::STAGE);
 resilience_behaviours!(crate::STAGE);
 hostile_behaviours!(crate::STAGE);

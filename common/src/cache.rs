@@ -8,9 +8,11 @@
 //!
 //! Like nginx's `open_file_cache_valid`, an entry is trusted for at most
 //! [`CacheLimits::valid_for`] (one second) before it is checked against the disk again, by the
-//! very resolution [`Site`] uses: a file edited, replaced, deleted, made unreadable, or hidden
-//! behind a symlink that now points outside ROOT is noticed within that second, and then
-//! answered exactly as `Site::respond` would answer it.
+//! very resolution [`Site`] uses: the path is opened beneath ROOT again and the descriptor's
+//! `fstat` compared with the entry's. A file edited, replaced, deleted, made unreadable, or
+//! hidden behind a symlink that now points outside ROOT is noticed within that second, and
+//! then answered exactly as `Site::respond` would answer it. The bytes kept are always read
+//! from that descriptor, so they can only come from a file opened inside ROOT.
 //!
 //! Only requests that `Site::respond` would answer with a file are ever hits; everything else
 //! (errors, redirects, large files, other methods) is a miss, and the caller asks the `Site`.
@@ -19,18 +21,18 @@
 
 use crate::conditional::{self, Validators};
 use crate::mime;
-use crate::path::{self, Resolved};
+use crate::path::{self, OpenFile, Resolved};
 use crate::request::{Method, Request, Version};
 use crate::response::{self, Connection};
 use crate::site::Site;
 use crate::status::Status;
 use std::collections::HashMap;
-use std::fs::{File, Metadata};
+use std::fs::Metadata;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// How big the cache may grow, and how long it trusts what it holds.
 #[derive(Clone, Copy, Debug)]
@@ -108,12 +110,11 @@ impl Entry {
     }
 }
 
-/// Enough of a file's metadata to notice any change: a new inode (replaced by a rename),
-/// a new size or mtime (edited), a new ctime (chmod, so a file made unreadable is noticed),
-/// or a new real path (a symlink on the way now points elsewhere).
+/// Enough of an open file's `fstat` to notice any change: a new device or inode (replaced by
+/// a rename, or a symlink on the way now leads elsewhere), a new size or mtime (edited), a
+/// new ctime (chmod, so a file made unreadable is noticed).
 #[derive(Debug, PartialEq, Eq)]
 struct Identity {
-    real: PathBuf,
     dev: u64,
     ino: u64,
     len: u64,
@@ -122,9 +123,8 @@ struct Identity {
 }
 
 impl Identity {
-    fn of(real: &Path, meta: &Metadata) -> Identity {
+    fn of(meta: &Metadata) -> Identity {
         Identity {
-            real: real.to_path_buf(),
             dev: meta.dev(),
             ino: meta.ino(),
             len: meta.len(),
@@ -260,23 +260,23 @@ impl FileCache {
     /// Makes the entry for `key` current: keeps it if the disk still shows the same file,
     /// reloads it if the file changed, drops it if the path no longer names a small file.
     fn refresh(&mut self, site: &Site, key: &str, now: Instant) -> Option<()> {
-        let Some((real, meta)) = resolve_file(site, key) else {
+        let Some(opened) = resolve_file(site, key) else {
             self.remove(key);
             return None;
         };
         if let Some(entry) = self.entries.get_mut(key) {
             let same_etag_setting = entry.validators.etag.is_some() == site.etags()
                 && entry.accept_ranges == site.ranges();
-            if same_etag_setting && entry.identity == Identity::of(&real, &meta) {
+            if same_etag_setting && entry.identity == Identity::of(&opened.meta) {
                 entry.checked = now;
                 return Some(());
             }
             self.remove(key);
         }
-        if meta.len() > self.limits.max_file {
+        if opened.meta.len() > self.limits.max_file {
             return None;
         }
-        let mut entry = load(&real, site.etags(), self.limits.max_file, key.len(), now)?;
+        let mut entry = load(opened, site.etags(), self.limits.max_file, key.len(), now)?;
         if site.ranges() {
             entry.add_accept_ranges();
         }
@@ -307,22 +307,28 @@ impl FileCache {
     }
 }
 
-/// What `Site` would serve for this request path, when it is a file: the same decoding and
-/// the same resolution (symlinks, dotfiles, indexes), so the cache can never disagree with it.
-fn resolve_file(site: &Site, raw_path: &str) -> Option<(PathBuf, Metadata)> {
+/// The file `Site` would serve for this request path, opened: the same decoding and the same
+/// resolution (symlinks, dotfiles, indexes), so the cache can never disagree with it.
+fn resolve_file(site: &Site, raw_path: &str) -> Option<OpenFile> {
     let decoded = path::decode(raw_path).ok()?;
     match path::resolve(site.root(), &decoded) {
-        Resolved::File(real, meta) => Some((real, meta)),
+        Resolved::File(opened) => Some(opened),
         Resolved::AddSlash | Resolved::NotFound | Resolved::Forbidden => None,
     }
 }
 
 // ANCHOR: load
-/// Reads a small file and prebuilds its heads, exactly as `Site::serve_file` would build them.
-fn load(real: &Path, etags: bool, max_file: u64, key_len: usize, now: Instant) -> Option<Entry> {
-    // Unreadable (403) and vanished (404) files are the Site's to answer: not cached.
-    let file = File::open(real).ok()?;
-    let meta = file.metadata().ok()?;
+/// Reads a small file, opened by [`path::resolve`], and prebuilds its heads, exactly as
+/// `Site::serve_file` would build them. The bytes come from that descriptor and the identity
+/// from its `fstat`, so the entry describes one file, opened inside ROOT.
+fn load(
+    opened: OpenFile,
+    etags: bool,
+    max_file: u64,
+    key_len: usize,
+    now: Instant,
+) -> Option<Entry> {
+    let OpenFile { file, meta, name } = opened;
     if !meta.is_file() || meta.len() > max_file {
         return None;
     }
@@ -332,32 +338,29 @@ fn load(real: &Path, etags: bool, max_file: u64, key_len: usize, now: Instant) -
     if body.len() as u64 != meta.len() {
         return None;
     }
-    let modified = meta.modified().unwrap_or(UNIX_EPOCH);
-    let validators = Validators {
-        modified,
-        etag: etags.then(|| conditional::etag(meta.len(), modified)),
-    };
-    let last_modified = response::http_date(modified);
+    let validators = Validators::of_file(meta.len(), meta.modified().ok(), etags);
 
     let mut not_modified_fields = Vec::with_capacity(128);
-    response::field(&mut not_modified_fields, "Last-Modified", &last_modified);
+    if let Some(modified) = validators.modified {
+        let last_modified = response::http_date(modified);
+        response::field(&mut not_modified_fields, "Last-Modified", &last_modified);
+    }
     if let Some(etag) = &validators.etag {
         response::field(&mut not_modified_fields, "ETag", etag);
     }
     let mut ok_fields = Vec::with_capacity(192);
-    response::field(&mut ok_fields, "Content-Type", mime::content_type(real));
+    response::field(
+        &mut ok_fields,
+        "Content-Type",
+        mime::content_type(Path::new(&name)),
+    );
     ok_fields.extend_from_slice(&not_modified_fields);
     response::write_content_length(&mut ok_fields, meta.len());
 
-    let cost = ENTRY_OVERHEAD
-        + key_len
-        + body.len()
-        + ok_fields.len()
-        + not_modified_fields.len()
-        + real.as_os_str().len();
+    let cost = ENTRY_OVERHEAD + key_len + body.len() + ok_fields.len() + not_modified_fields.len();
     Some(Entry {
         checked: now,
-        identity: Identity::of(real, &meta),
+        identity: Identity::of(&meta),
         validators,
         ok_fields: ok_fields.into(),
         not_modified_fields: not_modified_fields.into(),
@@ -373,6 +376,7 @@ mod tests {
     use super::*;
     use crate::response::Body;
     use std::fs;
+    use std::path::PathBuf;
 
     use crate::request::test_request as request;
 
@@ -525,6 +529,23 @@ mod tests {
         fs::remove_file(root.join("link.css")).expect("rm");
         std::os::unix::fs::symlink(dir.join("outside.txt"), root.join("link.css")).expect("ln");
         assert!(from_cache(&mut cache, &site, raw, t0 + Duration::from_secs(2)).is_none());
+        assert_eq!(site.respond(&request(raw)).status, Status::NOT_FOUND);
+        fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_a_cached_file_is_a_miss_not_a_hang() {
+        let (dir, site) = scratch("fifo");
+        let mut cache = FileCache::default();
+        let t0 = Instant::now();
+        let raw = "GET /style.css HTTP/1.0\r\n\r\n";
+        assert!(from_cache(&mut cache, &site, raw, t0).is_some());
+        fs::remove_file(dir.join("root/style.css")).expect("rm");
+        let mode = rustix::fs::Mode::from_raw_mode(0o644);
+        rustix::fs::mkfifoat(rustix::fs::CWD, dir.join("root/style.css"), mode).expect("mkfifo");
+        // Opening it would wait for a writer, for ever, without O_NONBLOCK.
+        assert!(from_cache(&mut cache, &site, raw, t0 + Duration::from_secs(2)).is_none());
+        assert!(cache.is_empty());
         assert_eq!(site.respond(&request(raw)).status, Status::NOT_FOUND);
         fs::remove_dir_all(dir).expect("cleanup");
     }

@@ -34,21 +34,27 @@ pub struct CommonArgs {
     pub quiet: bool,
 }
 
+/// The longest timeout or grace period accepted: one day. Every deadline is `now + SECS`, and
+/// `Instant + Duration` panics when the sum overflows (`--idle-timeout 18446744073709551615`
+/// did, at the first connection): a bound at parse time makes every such sum safe, and gives
+/// the person who typed it one clear error instead of a crash later.
+pub const MAX_SECS: u64 = 86_400;
+
 // ANCHOR: timeouts
 /// The two timeouts every stage with keep-alive takes (stage02 on), flattened into its parser.
 /// Zero is refused: to the kernel a zero socket timeout means "wait for ever".
 #[derive(Args, Debug, Clone)]
 pub struct TimeoutArgs {
     /// Close a connection that stays silent SECS between requests (or that stops taking our
-    /// bytes for that long)
+    /// bytes for that long); 1 to 86400
     #[arg(long, value_name = "SECS", default_value_t = 5,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub idle_timeout: u64,
 
     /// A request head must arrive whole within SECS of its first byte, however slowly it
-    /// drips in (else 408 and close)
+    /// drips in (else 408 and close); 1 to 86400
     #[arg(long, value_name = "SECS", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub header_timeout: u64,
 }
 // ANCHOR_END: timeouts
@@ -58,8 +64,9 @@ pub struct TimeoutArgs {
 #[derive(Args, Debug, Clone, Copy)]
 pub struct GraceArgs {
     /// On SIGINT or SIGTERM, give responses in flight SECS to finish, then exit anyway (exit
-    /// code 1); a second signal exits at once (exit code 130)
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    /// code 1); a second signal exits at once (exit code 130); 0 to 86400
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(..=MAX_SECS))]
     pub grace: u64,
 }
 // ANCHOR_END: grace
@@ -78,5 +85,53 @@ impl TimeoutArgs {
 
     pub fn header(&self) -> Duration {
         Duration::from_secs(self.header_timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        timeouts: TimeoutArgs,
+        #[command(flatten)]
+        grace: GraceArgs,
+    }
+
+    #[test]
+    fn timeouts_and_grace_are_bounded_at_parse_time() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["stage"], args].concat());
+        let max = MAX_SECS.to_string();
+        let ok = parse(&[
+            "--idle-timeout",
+            &max,
+            "--header-timeout",
+            &max,
+            "--grace",
+            &max,
+        ])
+        .expect("one day is accepted");
+        assert_eq!(ok.timeouts.idle(), Duration::from_secs(MAX_SECS));
+        assert!(parse(&["--grace", "0"]).is_ok());
+        for flag in ["--idle-timeout", "--header-timeout", "--grace"] {
+            for value in [
+                "86401",
+                "18446744073709551615",
+                "18446744073709551616",
+                "-1",
+            ] {
+                let error = parse(&[&format!("{flag}={value}")])
+                    .expect_err(value)
+                    .to_string();
+                assert!(
+                    error.contains(&format!("invalid value '{value}'")),
+                    "{error}"
+                );
+            }
+        }
+        assert!(parse(&["--idle-timeout", "0"]).is_err());
     }
 }

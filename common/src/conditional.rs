@@ -9,11 +9,35 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// The validators of one version of a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Validators {
-    /// Modification time, truncated to whole seconds as HTTP dates are.
-    pub modified: SystemTime,
+    /// Modification time, compared in whole seconds as HTTP dates are; `None` when an HTTP
+    /// date cannot say it (see [`Validators::of_file`]).
+    pub modified: Option<SystemTime>,
     /// A strong entity tag, quoted, when the stage sends them.
     pub etag: Option<String>,
 }
+
+// ANCHOR: of_file
+/// The first second an HTTP date cannot say: 10000-01-01 (`httpdate` stops at year 9999).
+const AFTER_YEAR_9999: u64 = 253_402_300_800;
+
+impl Validators {
+    /// The validators of a file of `len` bytes last modified at `modified`, with an ETag when
+    /// `etags` is on. A file dated before 1970 (`touch -d 1969-07-20`) or after 9999 gets
+    /// none at all: no `Last-Modified`, no ETag, so it is always sent whole (200). A date
+    /// clamped to 1970 would be a lie that makes `If-Modified-Since` answer 304 for any later
+    /// edit, and an ETag built on it would stay the same across those edits.
+    pub fn of_file(len: u64, modified: Option<SystemTime>, etags: bool) -> Validators {
+        let modified = modified.filter(|time| {
+            time.duration_since(UNIX_EPOCH)
+                .is_ok_and(|since| since.as_secs() < AFTER_YEAR_9999)
+        });
+        Validators {
+            modified,
+            etag: modified.filter(|_| etags).map(|time| etag(len, time)),
+        }
+    }
+}
+// ANCHOR_END: of_file
 
 /// Seconds since the epoch, the resolution of an HTTP date.
 fn whole_seconds(time: SystemTime) -> u64 {
@@ -44,7 +68,10 @@ pub fn not_modified(
     let Some(since) = if_modified_since.and_then(|s| httpdate::parse_http_date(s).ok()) else {
         return false;
     };
-    whole_seconds(validators.modified) <= whole_seconds(since)
+    // No date of ours to compare (a file from before 1970): send the file.
+    validators
+        .modified
+        .is_some_and(|modified| whole_seconds(modified) <= whole_seconds(since))
 }
 // ANCHOR_END: not_modified
 
@@ -66,8 +93,9 @@ pub fn if_range_matches(validators: &Validators, if_range: &str) -> bool {
     if if_range.starts_with("W/") {
         return false;
     }
-    httpdate::parse_http_date(if_range)
-        .is_ok_and(|date| whole_seconds(date) == whole_seconds(validators.modified))
+    let date = httpdate::parse_http_date(if_range).ok();
+    date.zip(validators.modified)
+        .is_some_and(|(date, modified)| whole_seconds(date) == whole_seconds(modified))
 }
 
 #[cfg(test)]
@@ -77,10 +105,7 @@ mod tests {
 
     fn validators(with_etag: bool) -> Validators {
         let modified = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        Validators {
-            modified,
-            etag: with_etag.then(|| etag(1234, modified)),
-        }
+        Validators::of_file(1234, Some(modified), with_etag)
     }
 
     const MODIFIED: &str = "Tue, 14 Nov 2023 22:13:20 GMT";
@@ -132,5 +157,27 @@ mod tests {
         assert!(if_range_matches(&v, MODIFIED));
         assert!(!if_range_matches(&v, EARLIER));
         assert!(!if_range_matches(&v, "garbage"));
+    }
+
+    #[test]
+    fn a_date_an_http_date_cannot_say_gives_no_validators() {
+        let moon = UNIX_EPOCH - Duration::from_secs(14_182_940); // 1969-07-20 20:17:40
+        let far = UNIX_EPOCH + Duration::from_secs(AFTER_YEAR_9999);
+        for modified in [Some(moon), Some(far), None] {
+            let v = Validators::of_file(1234, modified, true);
+            assert_eq!(
+                v,
+                Validators {
+                    modified: None,
+                    etag: None
+                }
+            );
+            // Nothing to compare with: always the whole file.
+            assert!(!not_modified(&v, None, Some(MODIFIED)));
+            assert!(!if_range_matches(&v, "Thu, 01 Jan 1970 00:00:00 GMT"));
+        }
+        let last_second = UNIX_EPOCH + Duration::from_secs(AFTER_YEAR_9999 - 1);
+        let v = Validators::of_file(1, Some(last_second), false);
+        assert_eq!(v.modified, Some(last_second));
     }
 }

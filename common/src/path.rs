@@ -2,12 +2,22 @@
 //!
 //! Two steps, kept apart so each can be tested alone. [`decode`] is pure string work: split the
 //! path into segments, percent-decode each exactly once, apply `.` and `..` so they can never
-//! climb above the root, and refuse hidden names. [`resolve`] then asks the file system, and
-//! refuses anything whose real location (after symlinks) is outside ROOT.
+//! climb above the root, and refuse hidden names. [`resolve`] then opens the file *beneath* a
+//! descriptor of ROOT, so that no symlink, `..` or rename can lead the open outside it, and
+//! judges what it opened by the descriptor (`fstat`), never by a name checked earlier.
 
 use crate::status::Status;
-use std::fs::Metadata;
-use std::path::{Path, PathBuf};
+use rustix::fs::{self, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// A request path after decoding: safe segments, no `.` or `..` left among them.
 #[derive(Debug, PartialEq, Eq)]
@@ -84,11 +94,56 @@ pub fn percent_decode(raw: &str) -> Result<String, Status> {
     String::from_utf8(out).map_err(|_| Status::BAD_REQUEST)
 }
 
+/// ROOT, held open. Every file is opened *beneath* this descriptor, so what is served is
+/// decided when the file is opened, not by looking at a name that can change a moment later.
+#[derive(Clone, Debug)]
+pub struct Root {
+    /// Absolute, symlinks resolved: how an absolute symlink inside ROOT spells ROOT.
+    real: PathBuf,
+    /// The directory itself (`O_PATH`: for lookups only). Shared: a `Site` is cloned per worker.
+    dir: Arc<OwnedFd>,
+}
+
+impl Root {
+    /// Opens the folder `root` for serving (it must exist and be a directory).
+    pub fn open(root: &Path) -> io::Result<Root> {
+        let real = root.canonicalize()?;
+        let dir = fs::open(
+            &real,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Root {
+            real,
+            dir: Arc::new(dir),
+        })
+    }
+
+    /// The root's real path (absolute, symlinks resolved).
+    pub fn path(&self) -> &Path {
+        &self.real
+    }
+}
+
+/// A file opened beneath ROOT, judged by its descriptor.
+#[derive(Debug)]
+pub struct OpenFile {
+    pub file: File,
+    /// From `fstat` on `file`: the size, date and type of exactly what will be sent.
+    pub meta: Metadata,
+    /// The name the request gave it (its last segment, or `index.html`): its extension
+    /// chooses the `Content-Type`, as nginx's does.
+    pub name: String,
+}
+
 /// Where a decoded path leads.
+// The file's metadata makes `File` large; a `Resolved` lives for one request and moves once,
+// and boxing it would cost an allocation per request to save a copy of 200 bytes.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Resolved {
-    /// A regular file inside ROOT: its real path and metadata.
-    File(PathBuf, Metadata),
+    /// A regular file inside ROOT, open and ready to send.
+    File(OpenFile),
     /// A directory asked for without its trailing slash: send the client to the slash form,
     /// so the relative links in its index resolve against the right base.
     AddSlash,
@@ -100,57 +155,157 @@ pub enum Resolved {
 }
 
 // ANCHOR: resolve
-/// Finds the file `path` names under `root` (which must be canonical: see [`canonical_root`]).
-pub fn resolve(root: &Path, path: &DecodedPath) -> Resolved {
-    let mut candidate = root.to_path_buf();
-    candidate.extend(&path.segments);
-    match inside_root(root, &candidate) {
-        Found::Dir(_) if !path.trailing_slash => Resolved::AddSlash,
-        Found::Dir(dir) => match inside_root(root, &dir.join("index.html")) {
-            Found::File(file, meta) => Resolved::File(file, meta),
-            Found::Forbidden => Resolved::Forbidden,
-            Found::Dir(_) | Found::Nothing => Resolved::NotFound,
-        },
-        // `/notes.txt/` names a directory, and a file is not one.
-        Found::File(..) if path.trailing_slash => Resolved::NotFound,
-        Found::File(file, meta) => Resolved::File(file, meta),
-        Found::Forbidden => Resolved::Forbidden,
-        Found::Nothing => Resolved::NotFound,
+/// Opens the file `path` names beneath `root`, and says what it is from the open descriptor.
+pub fn resolve(root: &Root, path: &DecodedPath) -> Resolved {
+    let mut relative: PathBuf = path.segments.iter().collect();
+    let mut name = path.segments.last().cloned().unwrap_or_default();
+    if path.trailing_slash {
+        // `/docs/` names the directory's index; `/notes.txt/` then fails (ENOTDIR): a 404.
+        relative.push("index.html");
+        name = "index.html".to_string();
+    } else if relative.as_os_str().is_empty() {
+        relative.push(".");
+    }
+    let opened = open_beneath(root, &relative)
+        .map(File::from)
+        .and_then(|file| Ok((file.metadata()?, file)));
+    match opened {
+        Ok((meta, file)) if meta.is_file() => Resolved::File(OpenFile { file, meta, name }),
+        Ok((meta, _)) if meta.is_dir() && !path.trailing_slash => Resolved::AddSlash,
+        // A FIFO, socket or device (opened without blocking, thanks to O_NONBLOCK), or an
+        // `index.html` that is a directory: never served, and no different from missing.
+        Ok(_) => Resolved::NotFound,
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Resolved::Forbidden,
+        Err(_) => Resolved::NotFound,
     }
 }
 
-enum Found {
-    File(PathBuf, Metadata),
-    Dir(PathBuf),
-    Forbidden,
-    Nothing,
-}
-
-/// Follows every symlink in `candidate` and accepts the result only if it is still inside
-/// `root`. Sockets, FIFOs and devices count as nothing: opening a FIFO would block a worker.
-fn inside_root(root: &Path, candidate: &Path) -> Found {
-    let real = match candidate.canonicalize() {
-        Ok(real) => real,
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Found::Forbidden,
-        Err(_) => return Found::Nothing,
-    };
-    if !real.starts_with(root) {
-        return Found::Nothing;
-    }
-    match std::fs::metadata(&real) {
-        Ok(meta) if meta.is_file() => Found::File(real, meta),
-        Ok(meta) if meta.is_dir() => Found::Dir(real),
-        Ok(_) => Found::Nothing,
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Found::Forbidden,
-        Err(_) => Found::Nothing,
-    }
-}
+/// How every file is opened: read-only; `O_NONBLOCK` so that a FIFO swapped in cannot block
+/// the open (waiting for a writer) and with it a worker or the whole event loop; `O_NOCTTY`
+/// so a terminal device never becomes ours. Regular files ignore `O_NONBLOCK` when read.
+const OPEN: OFlags = OFlags::RDONLY
+    .union(OFlags::NONBLOCK)
+    .union(OFlags::CLOEXEC)
+    .union(OFlags::NOCTTY);
 // ANCHOR_END: resolve
 
-/// The root in the form [`resolve`] compares against: absolute, with symlinks resolved.
-pub fn canonical_root(root: &Path) -> std::io::Result<PathBuf> {
-    root.canonicalize()
+// ANCHOR: open_beneath
+/// Opens `relative` so that nothing outside `root` can be reached at the moment of opening,
+/// whatever symlinks or renames happen around it.
+///
+/// `openat2` with `RESOLVE_BENEATH` (Linux 5.6+) does it in one system call: the kernel
+/// follows symlinks and `..` but fails with `EXDEV` the instant a step would leave ROOT.
+/// Two legitimate cases also land there, and go to [`walk_beneath`]: an absolute symlink
+/// that points back inside ROOT (the kernel refuses every absolute symlink under
+/// `RESOLVE_BENEATH`), and a kernel without `openat2` (`ENOSYS`, remembered).
+fn open_beneath(root: &Root, relative: &Path) -> io::Result<OwnedFd> {
+    static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+    if !NO_OPENAT2.load(Ordering::Relaxed) {
+        let how = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+        match fs::openat2(&*root.dir, relative, OPEN, Mode::empty(), how) {
+            Ok(fd) => return Ok(fd),
+            // EAGAIN: a rename raced with a `..` and the kernel could not be sure; the walk
+            // handles `..` itself and does not race.
+            Err(Errno::XDEV | Errno::AGAIN) => {}
+            Err(Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    walk_beneath(root, relative)
 }
+// ANCHOR_END: open_beneath
+
+// ANCHOR: walk
+/// Linux's limit on symlinks followed in one lookup (`MAXSYMLINKS`).
+const MAX_LINKS: usize = 40;
+
+/// Opens `relative` beneath `root` one component at a time, never letting the kernel follow
+/// a symlink (`O_NOFOLLOW`). A symlink is read (`readlinkat`) and its target walked in turn:
+/// from ROOT when it is absolute and names a place below ROOT ([`below_root`]; any other
+/// absolute target is outside), else from the directory holding it. `..` drops a directory
+/// this walk opened itself, so it can never climb above ROOT.
+fn walk_beneath(root: &Root, relative: &Path) -> io::Result<OwnedFd> {
+    let escape = || io::Error::from(Errno::XDEV);
+    // The directories walked into below ROOT, innermost last.
+    let mut dirs: Vec<OwnedFd> = Vec::new();
+    // The components still to walk; a symlink's target goes in front of them.
+    let mut todo: VecDeque<OsString> = components(relative);
+    let mut links = 0;
+    while let Some(name) = todo.pop_front() {
+        if name == ".." {
+            dirs.pop().ok_or_else(escape)?;
+            continue;
+        }
+        let here = dirs.last().map_or(root.dir.as_fd(), |dir| dir.as_fd());
+        let last = todo.is_empty();
+        let flags = if last {
+            OPEN | OFlags::NOFOLLOW
+        } else {
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+        };
+        let error = match fs::openat(here, &name, flags, Mode::empty()) {
+            Ok(fd) if last => return Ok(fd),
+            Ok(fd) => {
+                dirs.push(fd);
+                continue;
+            }
+            Err(error) => error,
+        };
+        // ELOOP (last component) or ENOTDIR (on the way) is what O_NOFOLLOW says of a symlink.
+        if !matches!(error, Errno::LOOP | Errno::NOTDIR) {
+            return Err(error.into());
+        }
+        // Not a symlink after all (a file where a directory was needed): the error stands.
+        let target = fs::readlinkat(here, &name, Vec::new()).map_err(|_| error)?;
+        links += 1;
+        if links > MAX_LINKS {
+            return Err(Errno::LOOP.into());
+        }
+        let target = PathBuf::from(OsString::from_vec(target.into_bytes()));
+        let target = if target.is_absolute() {
+            dirs.clear();
+            below_root(root, &target).ok_or_else(escape)?
+        } else {
+            target
+        };
+        for component in components(&target).into_iter().rev() {
+            todo.push_front(component);
+        }
+    }
+    // The path ended at a directory (ROOT itself, or a `..`): open it as a last component.
+    let here = dirs.last().map_or(root.dir.as_fd(), |dir| dir.as_fd());
+    Ok(fs::openat(
+        here,
+        ".",
+        OPEN | OFlags::DIRECTORY,
+        Mode::empty(),
+    )?)
+}
+
+/// Where an absolute symlink target lies below ROOT, as a path relative to it: spelled with
+/// ROOT's real path, or with another spelling of it (ROOT served as `/var/www`, a symlink to
+/// `/srv/www`), which `canonicalize` finds. That looks at names outside our control, but only
+/// to compute a name: the walk then opens it beneath ROOT like any other, so a name that
+/// changes meanwhile can lead nowhere but inside ROOT.
+fn below_root(root: &Root, target: &Path) -> Option<PathBuf> {
+    if let Ok(rest) = target.strip_prefix(&root.real) {
+        return Some(rest.to_path_buf());
+    }
+    let real = target.canonicalize().ok()?;
+    real.strip_prefix(&root.real).ok().map(Path::to_path_buf)
+}
+
+/// The names and `..`s of a relative path (`.` and empty names dropped).
+fn components(path: &Path) -> VecDeque<OsString> {
+    path.components()
+        .filter_map(|component| match component {
+            Component::Normal(name) => Some(name.to_os_string()),
+            Component::ParentDir => Some(OsString::from("..")),
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => None,
+        })
+        .collect()
+}
+// ANCHOR_END: walk
 
 #[cfg(test)]
 mod tests {
@@ -215,40 +370,112 @@ mod tests {
         dir
     }
 
-    fn resolve_str(root: &Path, raw: &str) -> Resolved {
+    fn resolve_str(root: &Root, raw: &str) -> Resolved {
         resolve(root, &decode(raw).expect("decodes"))
+    }
+
+    /// The name a request's file was opened under, or what else it resolved to.
+    fn outcome(root: &Root, raw: &str) -> String {
+        match resolve_str(root, raw) {
+            Resolved::File(file) => format!("file {} {}", file.name, file.meta.len()),
+            other => format!("{other:?}"),
+        }
     }
 
     #[test]
     fn files_directories_and_redirects() {
         let dir = scratch("files");
-        let root = canonical_root(&dir.join("root")).expect("root");
-        assert!(
-            matches!(resolve_str(&root, "/a.txt"), Resolved::File(p, _) if p.ends_with("a.txt"))
-        );
-        assert!(
-            matches!(resolve_str(&root, "/docs/"), Resolved::File(p, _) if p.ends_with("docs/index.html"))
-        );
-        assert!(matches!(resolve_str(&root, "/docs"), Resolved::AddSlash));
-        assert!(matches!(resolve_str(&root, "/empty/"), Resolved::NotFound));
-        assert!(matches!(resolve_str(&root, "/a.txt/"), Resolved::NotFound));
-        assert!(matches!(resolve_str(&root, "/missing"), Resolved::NotFound));
+        let root = Root::open(&dir.join("root")).expect("root");
+        assert_eq!(outcome(&root, "/a.txt"), "file a.txt 1");
+        assert_eq!(outcome(&root, "/docs/"), "file index.html 4");
+        assert_eq!(outcome(&root, "/docs"), "AddSlash");
+        assert_eq!(outcome(&root, "/"), "NotFound");
+        assert_eq!(outcome(&root, "/empty/"), "NotFound");
+        assert_eq!(outcome(&root, "/a.txt/"), "NotFound");
+        assert_eq!(outcome(&root, "/missing"), "NotFound");
         fs::remove_dir_all(dir).expect("cleanup");
     }
 
     #[test]
     fn symlinks_are_followed_only_inside_the_root() {
         let dir = scratch("links");
-        let root = canonical_root(&dir.join("root")).expect("root");
-        std::os::unix::fs::symlink(dir.join("secret.txt"), root.join("out.txt")).expect("link");
-        std::os::unix::fs::symlink(&dir, root.join("up")).expect("link");
-        std::os::unix::fs::symlink(root.join("a.txt"), root.join("in.txt")).expect("link");
-        assert!(matches!(resolve_str(&root, "/out.txt"), Resolved::NotFound));
-        assert!(matches!(
-            resolve_str(&root, "/up/secret.txt"),
-            Resolved::NotFound
-        ));
-        assert!(matches!(resolve_str(&root, "/in.txt"), Resolved::File(..)));
+        let root = Root::open(&dir.join("root")).expect("root");
+        let real = root.path().to_path_buf();
+        std::os::unix::fs::symlink(dir.join("secret.txt"), real.join("out.txt")).expect("link");
+        std::os::unix::fs::symlink(&dir, real.join("up")).expect("link");
+        std::os::unix::fs::symlink("../secret.txt", real.join("rel-out.txt")).expect("link");
+        std::os::unix::fs::symlink(real.join("a.txt"), real.join("in.txt")).expect("link");
+        assert_eq!(outcome(&root, "/out.txt"), "NotFound");
+        assert_eq!(outcome(&root, "/up/secret.txt"), "NotFound");
+        assert_eq!(outcome(&root, "/rel-out.txt"), "NotFound");
+        assert_eq!(outcome(&root, "/in.txt"), "file in.txt 1");
+        fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    /// The walk is the whole defence on a kernel without openat2 (and for absolute symlinks
+    /// everywhere): it must agree with openat2 on every case, escapes included.
+    #[test]
+    fn the_walk_and_openat2_agree() {
+        use std::os::unix::fs::symlink;
+        let dir = scratch("walk");
+        let root = Root::open(&dir.join("root")).expect("root");
+        let real = root.path().to_path_buf();
+        fs::create_dir_all(real.join("docs/deep")).expect("mkdir");
+        fs::write(real.join("docs/deep/d.txt"), "dd").expect("write");
+        symlink("docs/deep", real.join("rel-dir")).expect("link");
+        symlink("../a.txt", real.join("docs/up-in.txt")).expect("link");
+        symlink("../../secret.txt", real.join("docs/up-out.txt")).expect("link");
+        symlink(real.join("docs"), real.join("abs-dir")).expect("link");
+        symlink(dir.join("secret.txt"), real.join("abs-out.txt")).expect("link");
+        symlink(dir.join("root/../secret.txt"), real.join("abs-dots.txt")).expect("link");
+        symlink("loop", real.join("loop")).expect("link");
+        symlink("a.txt/x", real.join("through-file")).expect("link");
+        symlink("..", real.join("docs/parent")).expect("link");
+        // ROOT by another name: absolute links spelled through it still lead inside.
+        symlink(&real, dir.join("alias")).expect("link");
+        symlink(dir.join("alias/a.txt"), real.join("alias-in.txt")).expect("link");
+        symlink(dir.join("alias/../secret.txt"), real.join("alias-out.txt")).expect("link");
+        rustix::fs::mkfifoat(&*root.dir, "fifo", Mode::from_raw_mode(0o600)).expect("mkfifo");
+        let cases = [
+            ("a.txt", Ok(1)),
+            ("rel-dir/d.txt", Ok(2)),
+            ("docs/up-in.txt", Ok(1)),
+            ("abs-dir/deep/d.txt", Ok(2)),
+            ("abs-dir/parent/a.txt", Ok(1)),
+            ("docs/parent", Err("dir")),
+            ("alias-in.txt", Ok(1)),
+            ("alias-out.txt", Err("escape")),
+            ("docs/up-out.txt", Err("escape")),
+            ("abs-out.txt", Err("escape")),
+            ("abs-dots.txt", Err("escape")),
+            ("docs/parent/../secret.txt", Err("escape")),
+            ("loop", Err("loop")),
+            ("through-file", Err("not a directory")),
+            ("missing/x", Err("missing")),
+            ("fifo", Err("fifo")),
+        ];
+        for (relative, expected) in cases {
+            for walk in [false, true] {
+                let opened = if walk {
+                    walk_beneath(&root, Path::new(relative))
+                } else {
+                    open_beneath(&root, Path::new(relative))
+                };
+                let got = match opened.map(File::from).and_then(|f| f.metadata()) {
+                    Ok(meta) if meta.is_file() => Ok(meta.len()),
+                    Ok(meta) if meta.is_dir() => Err("dir"),
+                    Ok(_) => Err("fifo"),
+                    Err(e) => Err(match e.raw_os_error().map(Errno::from_raw_os_error) {
+                        Some(Errno::XDEV) => "escape",
+                        Some(Errno::LOOP) => "loop",
+                        Some(Errno::NOTDIR) => "not a directory",
+                        Some(Errno::NOENT) => "missing",
+                        _ => "other",
+                    }),
+                };
+                assert_eq!(got, expected, "{relative} (walk: {walk})");
+            }
+        }
         fs::remove_dir_all(dir).expect("cleanup");
     }
 }

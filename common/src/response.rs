@@ -234,8 +234,13 @@ pub(crate) fn field(out: &mut Vec<u8>, name: &str, value: &str) {
 }
 
 /// An HTTP date (IMF-fixdate, RFC 9110 section 5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+///
+/// `httpdate` panics outside 1970..=9999; a time out there (a clock set to 1969) is clamped
+/// to the nearest date it can say, so formatting a date never takes a server down. A file's
+/// `Last-Modified` is never clamped: such a file has no date (`Validators::of_file`).
 pub fn http_date(time: SystemTime) -> String {
-    httpdate::fmt_http_date(time)
+    let last = UNIX_EPOCH + Duration::from_secs(253_402_300_799); // 9999-12-31 23:59:59
+    httpdate::fmt_http_date(time.clamp(UNIX_EPOCH, last))
 }
 
 /// The `Date` field changes once a second; formatting it for every response is wasted work.
@@ -344,5 +349,13 @@ mod tests {
             cache.get(t + Duration::from_millis(700)),
             "Sun, 06 Nov 1994 08:49:38 GMT"
         );
+    }
+
+    #[test]
+    fn dates_outside_what_http_can_say_are_clamped_not_panics() {
+        let before = UNIX_EPOCH - Duration::from_secs(1);
+        assert_eq!(http_date(before), "Thu, 01 Jan 1970 00:00:00 GMT");
+        let after = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(http_date(after), "Fri, 31 Dec 9999 23:59:59 GMT");
     }
 }

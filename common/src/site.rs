@@ -6,7 +6,7 @@
 
 use crate::conditional::{self, Validators};
 use crate::mime;
-use crate::path::{self, Resolved};
+use crate::path::{self, OpenFile, Resolved, Root};
 use crate::range::{self, RangeDecision};
 use crate::request::{Method, Request};
 use crate::response::{Body, FileBody, Response};
@@ -15,15 +15,15 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 #[cfg(feature = "auth")]
 use std::sync::Arc;
 
 /// A folder served over HTTP, and the features the stage serving it has switched on.
 #[derive(Clone, Debug)]
 pub struct Site {
-    /// Canonical (absolute, symlinks resolved), so "is it inside?" is a prefix test.
-    root: PathBuf,
+    /// The folder served, held open: every file is opened beneath it.
+    root: Root,
     /// Send `ETag` and honour `If-None-Match` (stage02 on).
     etags: bool,
     /// Send `Accept-Ranges` and honour `Range` / `If-Range` (stage06 on).
@@ -40,7 +40,7 @@ impl Site {
     /// A site serving `root`, which must be an existing directory.
     pub fn new(root: &Path) -> io::Result<Site> {
         Ok(Site {
-            root: path::canonical_root(root)?,
+            root: Root::open(root)?,
             etags: false,
             ranges: false,
             #[cfg(feature = "auth")]
@@ -102,8 +102,8 @@ impl Site {
         self.etags
     }
 
-    /// The canonical root folder.
-    pub fn root(&self) -> &Path {
+    /// The folder served.
+    pub fn root(&self) -> &Root {
         &self.root
     }
 
@@ -167,7 +167,7 @@ impl Site {
             Err(status) => return Response::error(status),
         };
         match path::resolve(&self.root, &decoded) {
-            Resolved::File(path, _) => self.serve_file(request, &path),
+            Resolved::File(file) => self.serve_file(request, file),
             Resolved::AddSlash => redirect_to_slash(request),
             Resolved::NotFound if self.falls_back(request, &decoded) => {
                 self.serve_fallback(request)
@@ -201,30 +201,23 @@ impl Site {
             return Response::error(Status::NOT_FOUND);
         };
         match path::decode(fallback).map(|decoded| path::resolve(&self.root, &decoded)) {
-            Ok(Resolved::File(path, _)) => self.serve_file(request, &path),
+            Ok(Resolved::File(file)) => self.serve_file(request, file),
             _ => Response::error(Status::NOT_FOUND),
         }
     }
     // ANCHOR_END: fallback
 
     // ANCHOR: serve_file
-    fn serve_file(&self, request: &Request, path: &Path) -> Response {
-        // Size and date come from the open file, so they describe exactly what we send.
-        let opened = File::open(path).and_then(|file| Ok((file.metadata()?, file)));
-        let (meta, file) = match opened {
-            Ok(opened) => opened,
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                return Response::error(Status::FORBIDDEN)
-            }
-            Err(_) => return Response::error(Status::NOT_FOUND),
-        };
-        let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
-        let validators = Validators {
-            modified,
-            etag: self.etags.then(|| conditional::etag(meta.len(), modified)),
-        };
-        let mut headers: Vec<(&'static str, Cow<'static, str>)> =
-            vec![("Last-Modified", crate::response::http_date(modified).into())];
+    fn serve_file(&self, request: &Request, opened: OpenFile) -> Response {
+        // `path::resolve` opened the file and `fstat`ed the descriptor: size, date and type
+        // describe exactly the bytes we send, whatever happens to the name meanwhile.
+        let OpenFile { file, meta, name } = opened;
+        let path = Path::new(&name);
+        let validators = Validators::of_file(meta.len(), meta.modified().ok(), self.etags);
+        let mut headers: Vec<(&'static str, Cow<'static, str>)> = Vec::new();
+        if let Some(modified) = validators.modified {
+            headers.push(("Last-Modified", crate::response::http_date(modified).into()));
+        }
         if let Some(etag) = &validators.etag {
             headers.push(("ETag", etag.clone().into()));
         }
@@ -390,6 +383,7 @@ fn redirect_to_slash(request: &Request) -> Response {
 mod tests {
     use super::*;
     use crate::request::Version;
+    use std::path::PathBuf;
     use std::time::{Duration, SystemTime};
 
     use crate::request::test_request as request;

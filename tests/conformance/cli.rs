@@ -17,6 +17,8 @@ macro_rules! cli_behaviours {
             bad_bind_address_is_one_clear_line,
             unwritable_access_log_is_one_clear_line,
             startup_line_names_the_url,
+            absurd_timeouts_are_refused_at_parse_time,
+            absurd_grace_is_refused_at_parse_time,
         ]);
     };
 }
@@ -123,5 +125,73 @@ pub fn startup_line_names_the_url(stage: &Stage) {
     assert!(
         line.starts_with(&expected) && line.trim_end().ends_with("/ (Ctrl-C stops)"),
         "{line}"
+    );
+}
+
+/// A value clap refuses: exit code 2, the flag and the value named, no panic.
+fn refused(stage: &Stage, flag: &str, value: &str) {
+    command(stage)
+        .arg(format!("{flag}={value}"))
+        .arg("0")
+        .arg(&fixture().root)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains(format!("invalid value '{value}' for '{flag} <SECS>'"))
+                .and(predicate::str::contains("panicked").not()),
+        );
+}
+
+/// `Instant::now() + Duration::from_secs(u64::MAX)` panics: such a timeout used to be
+/// accepted and take the server down at its first connection. The longest one accepted (a
+/// day) must serve.
+pub fn absurd_timeouts_are_refused_at_parse_time(stage: &Stage) {
+    for flag in ["--idle-timeout", "--header-timeout"] {
+        for value in [
+            "18446744073709551615",
+            "18446744073709551616",
+            "86401",
+            "0",
+            "-1",
+        ] {
+            refused(stage, flag, value);
+        }
+    }
+    let mut server = stage.start_with(&["--idle-timeout", "86400", "--header-timeout", "86400"]);
+    let mut client = server.connect();
+    let request = "GET /style.css HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_eq!(client.request(request).status, 200);
+    assert_eq!(client.request(request).status, 200);
+    server.assert_alive();
+}
+
+/// The grace period is added to the moment SIGTERM arrives: a huge one used to panic then.
+/// The longest accepted (a day) must still stop at once when nothing is in flight.
+pub fn absurd_grace_is_refused_at_parse_time(stage: &Stage) {
+    for value in ["18446744073709551615", "86401", "-1"] {
+        refused(stage, "--grace", value);
+    }
+    let mut server = stage.start_with(&["--grace", "86400"]);
+    assert_eq!(server.get("/style.css").status, 200);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM failed");
+    let start = std::time::Instant::now();
+    let exit = loop {
+        if let Ok(Some(exit)) = server.child.try_wait() {
+            break exit;
+        }
+        assert!(
+            start.elapsed().as_secs() < 10,
+            "still running after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let stderr = server.stderr();
+    assert!(
+        exit.success() && !stderr.contains("panicked"),
+        "{exit}: {stderr}"
     );
 }

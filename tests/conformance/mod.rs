@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod eventloop;
+pub mod filesystem;
 pub mod hostile;
 pub mod http10;
 pub mod keepalive;
