@@ -120,7 +120,7 @@ impl Site {
         // whether a path exists (no 404 vs 401 difference, no redirect, no 405).
         let user = match self.authenticate(request) {
             Ok(user) => user,
-            Err(challenge) => return (challenge, None),
+            Err(challenge) => return (without_body_for_head(request, challenge), None),
         };
         (self.respond_public(request), user)
     }
@@ -154,11 +154,7 @@ impl Site {
             }
             Method::Other(_) => Response::error(Status::NOT_IMPLEMENTED),
         };
-        if request.method == Method::Head {
-            response.without_body()
-        } else {
-            response
-        }
+        without_body_for_head(request, response)
     }
 
     fn serve(&self, request: &Request) -> Response {
@@ -168,7 +164,7 @@ impl Site {
         };
         match path::resolve(&self.root, &decoded) {
             Resolved::File(path, _) => self.serve_file(request, &path),
-            Resolved::AddSlash => redirect_to_slash(request),
+            Resolved::AddSlash => redirect_to_slash(&decoded, request.query.as_deref()),
             Resolved::NotFound if self.falls_back(request, &decoded) => {
                 self.serve_fallback(request)
             }
@@ -371,13 +367,37 @@ fn boundary() -> String {
 }
 // ANCHOR_END: ranged
 
-/// 301 to the same path with a slash added, keeping the query.
-fn redirect_to_slash(request: &Request) -> Response {
-    let location = match &request.query {
-        Some(query) => format!("{}/?{query}", request.path),
-        None => format!("{}/", request.path),
-    };
-    let page = format!("<!doctype html>\n<title>301 Moved Permanently</title>\n<a href=\"{location}\">{location}</a>\n");
+/// HEAD gets every header of the answer and none of its body, whatever the answer is: a file,
+/// a redirect, a 401 or an error page (RFC 9110 section 9.3.2).
+fn without_body_for_head(request: &Request, response: Response) -> Response {
+    if request.method == Method::Head {
+        response.without_body()
+    } else {
+        response
+    }
+}
+
+// ANCHOR: redirect_to_slash
+/// 301 to the same directory with a slash added, keeping the query.
+///
+/// The `Location` is built from the decoded, normalised path, never from the raw target:
+/// `//evil.example/../docs` names `/docs` here, and echoing it back as `//evil.example/../docs/`
+/// would send a browser to another host (a scheme-relative reference). Rebuilt from segments,
+/// each non-empty and percent-encoded, it always starts with exactly one `/` and never `/\`.
+fn redirect_to_slash(decoded: &path::DecodedPath, query: Option<&str>) -> Response {
+    let mut location = String::from("/");
+    for segment in &decoded.segments {
+        encode_segment(segment, &mut location);
+        location.push('/');
+    }
+    if let Some(query) = query {
+        location.push('?');
+        location.push_str(query);
+    }
+    let shown = escape_html(&location);
+    let page = format!(
+        "<!doctype html>\n<title>301 Moved Permanently</title>\n<a href=\"{shown}\">{shown}</a>\n"
+    );
     Response::bytes(
         Status::MOVED_PERMANENTLY,
         "text/html; charset=utf-8",
@@ -385,6 +405,36 @@ fn redirect_to_slash(request: &Request) -> Response {
     )
     .with_header("Location", location)
 }
+
+/// Percent-encodes a decoded path segment: everything but RFC 3986's unreserved characters
+/// and the sub-delims a path may hold as they are. A `\` becomes `%5C`, a `/` inside a name
+/// `%2F`, and non-ASCII names their UTF-8 bytes, so the result is one segment and plain ASCII.
+fn encode_segment(segment: &str, out: &mut String) {
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+}
+
+/// What the 301 page echoes (the query is the client's) must be text, never markup.
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+// ANCHOR_END: redirect_to_slash
 
 #[cfg(test)]
 mod tests {
