@@ -314,6 +314,16 @@ mod tests {
             Connection::Close
         );
         assert_eq!(connection_for(None, &ok()), Connection::Close);
+        // `close` wins over `keep-alive`, in one field or two, whatever the version.
+        for fields in [
+            "Connection: keep-alive, close\r\n",
+            "Connection: keep-alive\r\nConnection: close\r\n",
+        ] {
+            for version in ["1.0", "1.1"] {
+                let raw = format!("GET / HTTP/{version}\r\nHost: a\r\n{fields}\r\n");
+                assert_eq!(decide(&raw), Connection::Close, "{raw:?}");
+            }
+        }
         let refused = Response::refuse(Status::BAD_REQUEST);
         assert_eq!(
             connection_for(
@@ -390,5 +400,54 @@ mod tests {
         let mut skipper = BodySkipper::new(BodyFraming::Chunked);
         assert_eq!(skipper.skip(&chunked), Err(SkipError::TooLarge));
         assert_eq!(SkipError::TooLarge.status(), Status::PAYLOAD_TOO_LARGE);
+    }
+
+    // ANCHOR: bare_cr_tests
+    #[test]
+    fn bare_cr_and_spaces_in_chunk_lines_are_malformed() {
+        // Each of these once ended a body somewhere a front end would not: `5\r3` read as
+        // 0x53, `0\r2a` as 0x2a, `0\r\r\n` as the last chunk, `5 3` as 5.
+        for body in [
+            &b"5\r3\r\nhello\r\n0\r\n\r\n"[..],
+            b"0\r2a\r\n",
+            b"0\r\r\n\r\n",
+            b"5 3\r\nhello\r\n0\r\n\r\n",
+            b"5\t3\r\nhello\r\n0\r\n\r\n",
+            b"0\r\n\r\r\n",
+            b"0\r\nX: y\r\r\n\r\n",
+            b"0\r\nX: a\rb\r\n\r\n",
+            b"0\r\nX: a\x00b\r\n\r\n",
+            b"5;a\rb\r\nhello\r\n0\r\n\r\n",
+            b"5;a\xc2\xa0\r\nhello\r\n0\r\n\r\n",
+            b"5\xc2\xa0\r\nhello\r\n0\r\n\r\n",
+            b"\xc2\xa05\r\nhello\r\n0\r\n\r\n",
+            b" 5\r\nhello\r\n0\r\n\r\n",
+            b";x\r\n",
+            b"5\r\nhello\r\r\n0\r\n\r\n",
+        ] {
+            for step in [1, 1000] {
+                let mut padded = body.to_vec();
+                padded.extend_from_slice(&[b'\n'; 64]);
+                assert_eq!(
+                    skip_in_pieces(BodyFraming::Chunked, &padded, step),
+                    Err(SkipError::Malformed),
+                    "{:?}",
+                    String::from_utf8_lossy(body)
+                );
+            }
+        }
+    }
+    // ANCHOR_END: bare_cr_tests
+
+    #[test]
+    fn whitespace_before_extensions_is_optional_whitespace() {
+        // BWS before `;` (RFC 9112 section 7.1.1), and extensions of visible characters.
+        let body = b"5 ;a=b\r\nhello\r\n3\t;x=\"y z\"\r\nabc\r\n0 \r\n\r\nNEXT";
+        for step in [1, 1000] {
+            assert_eq!(
+                skip_in_pieces(BodyFraming::Chunked, body, step),
+                Ok(body.len() - 4)
+            );
+        }
     }
 }

@@ -288,4 +288,29 @@ mod tests {
         );
         assert_eq!(tail, "\r\n--B--\r\n");
     }
+
+    #[test]
+    fn range_units_are_case_insensitive_and_only_ows_is_trimmed() {
+        for header in [
+            "Bytes=0-1",
+            "BYTES=0-1",
+            " bytes=0-1\t",
+            "bytes= 0-1",
+            "bytes=0 - 1",
+        ] {
+            assert_eq!(
+                decide(header, 1000),
+                RangeDecision::Single(r(0, 1)),
+                "{header}"
+            );
+        }
+        for header in [
+            "bytes =0-1",
+            "bytes=0-1\u{a0}",
+            "bytes=\u{3000}0-1",
+            "bytez=0-1",
+        ] {
+            assert_eq!(decide(header, 1000), RangeDecision::Full, "{header:?}");
+        }
+    }
 }

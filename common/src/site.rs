@@ -767,4 +767,93 @@ mod tests {
         assert!(cache.lookup(&site, &ranged, now).is_none());
         std::fs::remove_dir_all(dir).expect("cleanup");
     }
+
+    // ANCHOR: redirect_tests
+    #[test]
+    fn directory_redirects_never_leave_the_host() {
+        let (dir, site) = site("redirect");
+        for (target, location) in [
+            ("//evil.example/../docs", "/docs/"),
+            ("/\\evil.example/../docs", "/docs/"),
+            ("//docs", "/docs/"),
+            ("///docs", "/docs/"),
+            ("/./docs", "/docs/"),
+            ("/%2e/docs", "/docs/"),
+            ("/docs?q=1", "/docs/?q=1"),
+        ] {
+            let moved = site.respond(&request(&format!("GET {target} HTTP/1.0\r\n\r\n")));
+            assert_eq!(moved.status, Status::MOVED_PERMANENTLY, "{target}");
+            assert_eq!(moved.header("Location"), Some(location), "{target}");
+        }
+        std::fs::create_dir_all(dir.join("a b\\c/d\u{e9}")).expect("mkdir");
+        let moved = site.respond(&request("GET /a%20b%5Cc/d%C3%A9 HTTP/1.0\r\n\r\n"));
+        assert_eq!(moved.header("Location"), Some("/a%20b%5Cc/d%C3%A9/"));
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+    // ANCHOR_END: redirect_tests
+
+    #[test]
+    fn the_redirect_page_escapes_what_it_echoes() {
+        let (dir, site) = site("escape");
+        let moved = site.respond(&request(
+            "GET /docs?<script>alert('x')</script>&\"q\" HTTP/1.0\r\n\r\n",
+        ));
+        let page = String::from_utf8(body_bytes(moved)).expect("utf-8");
+        assert!(
+            !page.contains("<script>") && !page.contains("'x'"),
+            "{page}"
+        );
+        assert!(page
+            .contains("/docs/?&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;q&quot;"));
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn head_never_gets_a_body() {
+        let (dir, site) = ranged_site("head-errors");
+        for target in ["/docs", "/missing", "/%zz", "/digits.txt"] {
+            for version in ["1.0", "1.1"] {
+                let head = site.respond(&request(&format!(
+                    "HEAD {target} HTTP/{version}\r\nHost: x\r\n\r\n"
+                )));
+                assert_eq!(head.body_len(), 0, "{target}");
+                let get = site.respond(&request(&format!(
+                    "GET {target} HTTP/{version}\r\nHost: x\r\n\r\n"
+                )));
+                assert_eq!(
+                    (head.status, head.content_length),
+                    (get.status, get.content_length)
+                );
+            }
+        }
+        #[cfg(feature = "auth")]
+        {
+            let mut users = crate::auth::Users::new();
+            users.add_plain("alice:pw").expect("user");
+            let site = site.with_auth(users, "r");
+            let refused = site.respond(&request("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"));
+            assert_eq!(
+                (refused.status, refused.body_len()),
+                (Status::UNAUTHORIZED, 0)
+            );
+        }
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn several_if_modified_since_are_ignored() {
+        let (dir, site) = site("several-ims");
+        let first = site.respond(&request("GET /style.css HTTP/1.0\r\n\r\n"));
+        let date = first.header("Last-Modified").expect("date").to_string();
+        for fields in [
+            format!("If-Modified-Since: {date}\r\nIf-Modified-Since: {date}\r\n"),
+            format!("If-Modified-Since: {date}, {date}\r\n"),
+        ] {
+            let response = site.respond(&request(&format!(
+                "GET /style.css HTTP/1.0\r\n{fields}\r\n"
+            )));
+            assert_eq!(response.status, Status::OK, "{fields:?}");
+        }
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
 }
