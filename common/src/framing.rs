@@ -205,7 +205,7 @@ impl BodySkipper {
                     (LinePart::Cr, _) => return Err(SkipError::Malformed),
                     (_, b'\r') => next(LinePart::Cr),
                     (LinePart::Size | LinePart::AfterSize, b';') => next(LinePart::Extension),
-                    (LinePart::Size | LinePart::AfterSize, b' ' | b'\t') => {
+                    (LinePart::Size | LinePart::AfterSize, b' ' | b'\t') if digits > 0 => {
                         next(LinePart::AfterSize)
                     }
                     (LinePart::Extension, b' ' | b'\t' | 0x21..=0x7e) => next(LinePart::Extension),
