@@ -211,8 +211,9 @@ impl BodySkipper {
                     (LinePart::Extension, b' ' | b'\t' | 0x21..=0x7e) => next(LinePart::Extension),
                     (LinePart::Size, _) => {
                         let digit = (byte as char).to_digit(16).ok_or(SkipError::Malformed)?;
-                        // 16 hex digits fill a u64; more would overflow (a smuggling trick).
-                        if digits >= 16 {
+                        // A size past u64 would wrap around (a smuggling trick): refuse it.
+                        // Leading zeros are fine (`1*HEXDIG` has no length limit).
+                        if size > u64::MAX >> 4 {
                             return Err(SkipError::Malformed);
                         }
                         SkipState::ChunkSize {
@@ -369,6 +370,12 @@ mod tests {
         }
         assert_eq!(skip_in_pieces(BodyFraming::Chunked, b"0\r\n\r\n", 1), Ok(5));
         assert_eq!(skip_in_pieces(BodyFraming::Chunked, b"0\n\n", 1), Ok(3));
+        // Leading zeros are digits like any other.
+        let zeros = b"00000000000000000000005\r\nhello\r\n0000000000000000000\r\n\r\n";
+        assert_eq!(
+            skip_in_pieces(BodyFraming::Chunked, zeros, 1),
+            Ok(zeros.len())
+        );
     }
 
     #[test]
@@ -379,6 +386,7 @@ mod tests {
             b"5\r\nhelloXX",
             b"-1\r\n",
             b"11111111111111111\r\n",
+            b"fffffffffffffffff\r\n",
         ] {
             let mut padded = body.to_vec();
             padded.extend_from_slice(&[b'\n'; 64]);

@@ -413,24 +413,25 @@ fn is_token_list_item(value: &str) -> bool {
 /// IPv4 address, or an IPv6 literal in brackets, then digits. No userinfo (`a@b`), no path
 /// (`a/b`), no space or backslash: a Host that a proxy and we could read as two hosts is a 400.
 fn is_authority(value: &str) -> bool {
-    let (host, port) = match value.strip_prefix('[') {
+    let (host_ok, port) = match value.strip_prefix('[') {
         Some(literal) => match literal.split_once(']') {
             Some((address, port)) => {
                 let ipv6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
-                if address.is_empty() || !address.bytes().all(ipv6) {
-                    return false;
-                }
-                ("", port)
+                (!address.is_empty() && address.bytes().all(ipv6), port)
             }
             None => return false,
         },
-        None => value.split_at(value.find(':').unwrap_or(value.len())),
+        None => {
+            let (host, port) = value.split_at(value.find(':').unwrap_or(value.len()));
+            // An empty host is no host: an "http" URI must have one (RFC 9110 section 4.2.1).
+            (!host.is_empty() && is_reg_name(host), port)
+        }
     };
     let port_ok = port.is_empty()
         || port
             .strip_prefix(':')
             .is_some_and(|digits| digits.bytes().all(|b| b.is_ascii_digit()));
-    port_ok && is_reg_name(host)
+    host_ok && port_ok
 }
 
 /// `*( unreserved / pct-encoded / sub-delims )`: the characters a host name may hold.
@@ -895,7 +896,6 @@ mod tests {
             "[::1]",
             "[::1]:80",
             "xn--caf-dma.example",
-            "",
             "a%41b",
         ] {
             let (request, _) = complete(&format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n"));

@@ -159,7 +159,7 @@ fn strict_chunked_end(body: &[u8]) -> Option<Result<usize, ()>> {
                 && after[1..]
                     .iter()
                     .all(|&b| b == b' ' || b == b'\t' || (0x21..=0x7e).contains(&b)));
-        if digits == 0 || digits > 16 || !extension_ok {
+        if digits == 0 || !extension_ok {
             return Some(Err(()));
         }
         let hex = std::str::from_utf8(&size_line[..digits]).ok()?;

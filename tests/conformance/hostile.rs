@@ -308,6 +308,8 @@ pub fn host_must_be_a_valid_authority(stage: &Stage) {
         "a:b",
         "[::1",
         "a\u{a0}",
+        "",
+        ":80",
     ] {
         let raw = format!("GET /style.css HTTP/1.1\r\nHost: {host}\r\n\r\n");
         one_answer_then_close(stage, &raw, 400);
