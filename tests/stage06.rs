@@ -171,6 +171,18 @@ fn single_ranges_in_every_form() {
     assert_eq!((notes.status, notes.body.as_slice()), (206, &b"plain"[..]));
 }
 
+/// Range units are case-insensitive (RFC 9110 section 14.1), as in nginx.
+#[test]
+fn range_units_are_case_insensitive() {
+    let server = STAGE.start();
+    let mut client = server.connect();
+    for range in ["Bytes=0-4", "BYTES=0-4", "bytes=0-4"] {
+        let response = client.request(&get("/notes.txt", &format!("Range: {range}\r\n")));
+        assert_eq!(response.status, 206, "{range}");
+        assert_eq!(response.body, b"plain", "{range}");
+    }
+}
+
 #[test]
 fn unsatisfiable_malformed_and_head_ranges() {
     let server = STAGE.start();

@@ -84,12 +84,12 @@ impl Users {
     /// The user an `Authorization` header proves, or `None` (missing, malformed, other
     /// scheme, unknown user, wrong password: all the same to the client, a 401).
     pub fn check(&self, authorization: Option<&str>) -> Option<String> {
-        let header = authorization?.trim();
+        let header = crate::request::trim_ows(authorization?);
         let (scheme, encoded) = header.split_once(' ')?;
         if !scheme.eq_ignore_ascii_case("basic") {
             return None;
         }
-        let encoded = encoded.trim();
+        let encoded = crate::request::trim_ows(encoded);
         if let Some(user) = self.verified.lock().ok()?.get(encoded) {
             return Some(user.clone());
         }

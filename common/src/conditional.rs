@@ -4,6 +4,7 @@
 //! `Last-Modified` date (as `If-Modified-Since`) and, from stage02, the `ETag` (as
 //! `If-None-Match`). When the copy is still good the answer is a bodiless 304.
 
+use crate::request::trim_ows;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The validators of one version of a file.
@@ -79,14 +80,14 @@ pub fn not_modified(
 fn etag_list_matches(list: &str, etag: &str) -> bool {
     let ours = etag.trim_start_matches("W/");
     list.split(',')
-        .map(str::trim)
+        .map(trim_ows)
         .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == ours)
 }
 
 /// True when an `If-Range` value still names the current version (strong comparison, or an
 /// exact date): only then may a range of it be sent (RFC 9110 section 13.1.5).
 pub fn if_range_matches(validators: &Validators, if_range: &str) -> bool {
-    let if_range = if_range.trim();
+    let if_range = trim_ows(if_range);
     if if_range.starts_with('"') {
         return validators.etag.as_deref() == Some(if_range);
     }

@@ -21,8 +21,9 @@ const MAX_CHUNK_LINE: usize = 1024;
 /// Whether the connection stays open after `response`, and what the response says about it.
 ///
 /// HTTP/1.1 stays open unless either side says `close`; HTTP/1.0 closes unless the client
-/// asked for `keep-alive`, which we then echo. A refused head, or a body too large to skip,
-/// closes it whatever was asked.
+/// asked for `keep-alive`, which we then echo. `close` wins over `keep-alive` wherever it
+/// appears, in any `Connection` field (RFC 9112 sections 9.3 and 9.6). A refused head, or a
+/// body too large to skip, closes it whatever was asked.
 pub fn connection_for(request: Option<&Request>, response: &Response) -> Connection {
     match request {
         Some(request) if !response.close => persistence(request),
@@ -35,11 +36,10 @@ pub fn connection_for(request: Option<&Request>, response: &Response) -> Connect
 /// answering from a cache, with no [`Response`] value at hand, asks this directly.
 pub fn persistence(request: &Request) -> Connection {
     let body_too_big = matches!(request.body, BodyFraming::Length(n) if n > MAX_DISCARD);
-    if body_too_big {
+    if body_too_big || request.connection_close {
         return Connection::Close;
     }
     match request.version {
-        Version::Http11 if request.connection_close => Connection::Close,
         Version::Http11 => Connection::Default,
         Version::Http10 if request.connection_keep_alive => Connection::KeepAlive,
         Version::Http10 => Connection::Close,
@@ -59,11 +59,11 @@ pub struct BodySkipper {
 enum SkipState {
     /// This many bytes of body are still to come.
     Remaining(u64),
-    /// Chunked: reading a chunk-size line; `len` bytes of it seen so far.
+    /// Chunked: reading a chunk-size line, now at `part` of it; `len` bytes of it seen so far.
     ChunkSize {
         size: u64,
         digits: usize,
-        in_extension: bool,
+        part: LinePart,
         len: usize,
     },
     /// Chunked: this many bytes of chunk data are still to come, then CRLF.
@@ -73,13 +73,35 @@ enum SkipState {
         seen_cr: bool,
     },
     /// Chunked: trailer fields after the last chunk, until an empty line.
-    /// `line_len` counts the current line's bytes (excluding CR), `total` the trailer's.
+    /// `line_len` counts the current line's bytes (excluding CR), `total` the trailer's;
+    /// `seen_cr` once a CR has passed, which only an LF may follow.
     Trailer {
         line_len: usize,
         total: usize,
+        seen_cr: bool,
     },
     Done,
 }
+
+// ANCHOR: line_part
+/// Where in `chunk-size [ chunk-ext ] CRLF` (RFC 9112 section 7.1) the skipper is.
+///
+/// Every byte has exactly one reading, so no front end can read the line differently: hex
+/// digits, then optional SP/HTAB, then `;` extensions of visible characters, then CRLF (or a
+/// bare LF, which RFC 9112 section 2.2 lets a recipient accept). A CR anywhere else (`5\r3`),
+/// or a space between digits (`5 3`), is malformed: never skipped, never guessed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinePart {
+    /// In the hex digits of the size.
+    Size,
+    /// After the size, in whitespace that may only lead to `;` or the line end.
+    AfterSize,
+    /// In `;name=value` extensions, which carry nothing we use.
+    Extension,
+    /// Just after the CR: only LF may follow.
+    Cr,
+}
+// ANCHOR_END: line_part
 
 /// The body could not be stepped over: the stage must close the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +130,7 @@ impl BodySkipper {
             BodyFraming::Chunked => SkipState::ChunkSize {
                 size: 0,
                 digits: 0,
-                in_extension: false,
+                part: LinePart::Size,
                 len: 0,
             },
         };
@@ -152,7 +174,7 @@ impl BodySkipper {
             SkipState::ChunkSize {
                 size,
                 digits,
-                in_extension,
+                part,
                 len,
             } => {
                 let byte = buf[0];
@@ -160,44 +182,50 @@ impl BodySkipper {
                     return Err(SkipError::Malformed);
                 }
                 let len = len + 1;
-                self.state = match byte {
-                    b'\n' if digits == 0 => return Err(SkipError::Malformed),
-                    b'\n' if size == 0 => SkipState::Trailer {
-                        line_len: 0,
-                        total: 0,
-                    },
-                    b'\n' => SkipState::ChunkData(size),
-                    b'\r' => SkipState::ChunkSize {
-                        size,
-                        digits,
-                        in_extension,
-                        len,
-                    },
-                    // Chunk extensions (`;name=value`) carry nothing we use: step over them.
-                    _ if in_extension => SkipState::ChunkSize {
-                        size,
-                        digits,
-                        in_extension,
-                        len,
-                    },
-                    b';' | b' ' | b'\t' if digits > 0 => SkipState::ChunkSize {
-                        size,
-                        digits,
-                        in_extension: true,
-                        len,
-                    },
-                    _ => {
+                let next = |part| SkipState::ChunkSize {
+                    size,
+                    digits,
+                    part,
+                    len,
+                };
+                self.state = match (part, byte) {
+                    // A line with no size at all (`\r\n`, `;x\r\n`) has no reading.
+                    (_, b'\r' | b'\n' | b';') if digits == 0 => return Err(SkipError::Malformed),
+                    (_, b'\n') => {
+                        if size == 0 {
+                            SkipState::Trailer {
+                                line_len: 0,
+                                total: 0,
+                                seen_cr: false,
+                            }
+                        } else {
+                            SkipState::ChunkData(size)
+                        }
+                    }
+                    (LinePart::Cr, _) => return Err(SkipError::Malformed),
+                    (_, b'\r') => next(LinePart::Cr),
+                    (LinePart::Size | LinePart::AfterSize, b';') => next(LinePart::Extension),
+                    (LinePart::Size | LinePart::AfterSize, b' ' | b'\t') if digits > 0 => {
+                        next(LinePart::AfterSize)
+                    }
+                    (LinePart::Extension, b' ' | b'\t' | 0x21..=0x7e) => next(LinePart::Extension),
+                    (LinePart::Size, _) => {
                         let digit = (byte as char).to_digit(16).ok_or(SkipError::Malformed)?;
-                        // 16 hex digits fill a u64; more would overflow (a smuggling trick).
-                        if digits >= 16 {
+                        // A size past u64 would wrap around (a smuggling trick): refuse it.
+                        // Leading zeros are fine (`1*HEXDIG` has no length limit).
+                        if size > u64::MAX >> 4 {
                             return Err(SkipError::Malformed);
                         }
                         SkipState::ChunkSize {
                             size: size * 16 + u64::from(digit),
                             digits: digits + 1,
-                            in_extension,
+                            part,
                             len,
                         }
+                    }
+                    // A digit after a space (`5 3`), a control byte or obs-text in an extension.
+                    (LinePart::AfterSize | LinePart::Extension, _) => {
+                        return Err(SkipError::Malformed)
                     }
                 };
                 Ok(1)
@@ -208,30 +236,45 @@ impl BodySkipper {
                     (b'\n', _) => SkipState::ChunkSize {
                         size: 0,
                         digits: 0,
-                        in_extension: false,
+                        part: LinePart::Size,
                         len: 0,
                     },
                     _ => return Err(SkipError::Malformed),
                 };
                 Ok(1)
             }
-            SkipState::Trailer { line_len, total } => {
+            SkipState::Trailer {
+                line_len,
+                total,
+                seen_cr,
+            } => {
                 if total >= crate::request::MAX_HEAD {
                     return Err(SkipError::TooLarge);
                 }
-                self.state = match buf[0] {
-                    b'\n' if line_len == 0 => SkipState::Done,
-                    b'\n' => SkipState::Trailer {
+                let total = total + 1;
+                self.state = match (buf[0], seen_cr) {
+                    (b'\n', _) if line_len == 0 => SkipState::Done,
+                    (b'\n', _) => SkipState::Trailer {
                         line_len: 0,
-                        total: total + 1,
+                        total,
+                        seen_cr: false,
                     },
-                    b'\r' => SkipState::Trailer {
+                    // A bare CR (`0\r\n\r\r\n`) ends no line: a front end may read it as
+                    // data, and we would end the body where it does not.
+                    (_, true) => return Err(SkipError::Malformed),
+                    (b'\r', false) => SkipState::Trailer {
                         line_len,
-                        total: total + 1,
+                        total,
+                        seen_cr: true,
                     },
+                    // NUL and other controls have no place in a field line either.
+                    (byte, false) if byte.is_ascii_control() && byte != b'\t' => {
+                        return Err(SkipError::Malformed)
+                    }
                     _ => SkipState::Trailer {
                         line_len: line_len + 1,
-                        total: total + 1,
+                        total,
+                        seen_cr: false,
                     },
                 };
                 Ok(1)
@@ -272,6 +315,16 @@ mod tests {
             Connection::Close
         );
         assert_eq!(connection_for(None, &ok()), Connection::Close);
+        // `close` wins over `keep-alive`, in one field or two, whatever the version.
+        for fields in [
+            "Connection: keep-alive, close\r\n",
+            "Connection: keep-alive\r\nConnection: close\r\n",
+        ] {
+            for version in ["1.0", "1.1"] {
+                let raw = format!("GET / HTTP/{version}\r\nHost: a\r\n{fields}\r\n");
+                assert_eq!(decide(&raw), Connection::Close, "{raw:?}");
+            }
+        }
         let refused = Response::refuse(Status::BAD_REQUEST);
         assert_eq!(
             connection_for(
@@ -317,6 +370,12 @@ mod tests {
         }
         assert_eq!(skip_in_pieces(BodyFraming::Chunked, b"0\r\n\r\n", 1), Ok(5));
         assert_eq!(skip_in_pieces(BodyFraming::Chunked, b"0\n\n", 1), Ok(3));
+        // Leading zeros are digits like any other.
+        let zeros = b"00000000000000000000005\r\nhello\r\n0000000000000000000\r\n\r\n";
+        assert_eq!(
+            skip_in_pieces(BodyFraming::Chunked, zeros, 1),
+            Ok(zeros.len())
+        );
     }
 
     #[test]
@@ -327,6 +386,7 @@ mod tests {
             b"5\r\nhelloXX",
             b"-1\r\n",
             b"11111111111111111\r\n",
+            b"fffffffffffffffff\r\n",
         ] {
             let mut padded = body.to_vec();
             padded.extend_from_slice(&[b'\n'; 64]);
@@ -348,5 +408,54 @@ mod tests {
         let mut skipper = BodySkipper::new(BodyFraming::Chunked);
         assert_eq!(skipper.skip(&chunked), Err(SkipError::TooLarge));
         assert_eq!(SkipError::TooLarge.status(), Status::PAYLOAD_TOO_LARGE);
+    }
+
+    // ANCHOR: bare_cr_tests
+    #[test]
+    fn bare_cr_and_spaces_in_chunk_lines_are_malformed() {
+        // Each of these once ended a body somewhere a front end would not: `5\r3` read as
+        // 0x53, `0\r2a` as 0x2a, `0\r\r\n` as the last chunk, `5 3` as 5.
+        for body in [
+            &b"5\r3\r\nhello\r\n0\r\n\r\n"[..],
+            b"0\r2a\r\n",
+            b"0\r\r\n\r\n",
+            b"5 3\r\nhello\r\n0\r\n\r\n",
+            b"5\t3\r\nhello\r\n0\r\n\r\n",
+            b"0\r\n\r\r\n",
+            b"0\r\nX: y\r\r\n\r\n",
+            b"0\r\nX: a\rb\r\n\r\n",
+            b"0\r\nX: a\x00b\r\n\r\n",
+            b"5;a\rb\r\nhello\r\n0\r\n\r\n",
+            b"5;a\xc2\xa0\r\nhello\r\n0\r\n\r\n",
+            b"5\xc2\xa0\r\nhello\r\n0\r\n\r\n",
+            b"\xc2\xa05\r\nhello\r\n0\r\n\r\n",
+            b" 5\r\nhello\r\n0\r\n\r\n",
+            b";x\r\n",
+            b"5\r\nhello\r\r\n0\r\n\r\n",
+        ] {
+            for step in [1, 1000] {
+                let mut padded = body.to_vec();
+                padded.extend_from_slice(&[b'\n'; 64]);
+                assert_eq!(
+                    skip_in_pieces(BodyFraming::Chunked, &padded, step),
+                    Err(SkipError::Malformed),
+                    "{:?}",
+                    String::from_utf8_lossy(body)
+                );
+            }
+        }
+    }
+    // ANCHOR_END: bare_cr_tests
+
+    #[test]
+    fn whitespace_before_extensions_is_optional_whitespace() {
+        // BWS before `;` (RFC 9112 section 7.1.1), and extensions of visible characters.
+        let body = b"5 ;a=b\r\nhello\r\n3\t;x=\"y z\"\r\nabc\r\n0 \r\n\r\nNEXT";
+        for step in [1, 1000] {
+            assert_eq!(
+                skip_in_pieces(BodyFraming::Chunked, body, step),
+                Ok(body.len() - 4)
+            );
+        }
     }
 }

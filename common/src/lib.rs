@@ -27,7 +27,7 @@ pub use cache::FileCache;
 pub use cli::{CommonArgs, GraceArgs, TimeoutArgs};
 pub use framing::{connection_for, BodySkipper};
 pub use log::LogEntry;
-pub use request::{parse_head, BodyFraming, Method, Parsed, Request, Version};
+pub use request::{parse_head, BodyFraming, Method, Parsed, Refusal, Request, Version};
 pub use response::{Body, Connection, DateCache, FileBody, Response};
 pub use setup::AccessLog;
 pub use site::Site;

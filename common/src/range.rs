@@ -6,6 +6,8 @@
 //! is ignored (the whole file, 200, is always a correct answer), nothing satisfiable is 416,
 //! and a request for many ranges cannot make us do more work than sending the file once.
 
+use crate::request::trim_ows;
+
 /// One inclusive byte range, already clamped to the file: `first..=last`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ByteRange {
@@ -50,13 +52,15 @@ pub const MAX_RANGES: usize = 32;
 // ANCHOR: decide
 /// Decides what a `Range: bytes=...` header gets for a file of `len` bytes.
 pub fn decide(header: &str, len: u64) -> RangeDecision {
-    let Some(specs) = header.trim().strip_prefix("bytes=") else {
+    // Range units are compared case-insensitively (RFC 9110 section 14.1): `Bytes=0-1` too.
+    let (unit, specs) = trim_ows(header).split_once('=').unwrap_or_default();
+    if !unit.eq_ignore_ascii_case("bytes") {
         // Another unit (or none): not something we serve in pieces.
         return RangeDecision::Full;
-    };
+    }
     let mut ranges = Vec::new();
     let mut count = 0;
-    for spec in specs.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for spec in specs.split(',').map(trim_ows).filter(|s| !s.is_empty()) {
         count += 1;
         if count > MAX_RANGES {
             return RangeDecision::Full;
@@ -99,7 +103,7 @@ fn parse_spec(spec: &str, len: u64) -> Spec {
         // Digits past u64 are still a valid (huge) position: treat them as "past the end".
         Some(s.parse().unwrap_or(u64::MAX))
     };
-    match (first.trim(), last.trim()) {
+    match (trim_ows(first), trim_ows(last)) {
         ("", suffix) => match number(suffix) {
             None => Spec::Invalid,
             Some(0) => Spec::Unsatisfiable,
@@ -283,5 +287,30 @@ mod tests {
             "\r\n--B\r\nContent-Type: text/plain\r\nContent-Range: bytes 5-6/10\r\n\r\n"
         );
         assert_eq!(tail, "\r\n--B--\r\n");
+    }
+
+    #[test]
+    fn range_units_are_case_insensitive_and_only_ows_is_trimmed() {
+        for header in [
+            "Bytes=0-1",
+            "BYTES=0-1",
+            " bytes=0-1\t",
+            "bytes= 0-1",
+            "bytes=0 - 1",
+        ] {
+            assert_eq!(
+                decide(header, 1000),
+                RangeDecision::Single(r(0, 1)),
+                "{header}"
+            );
+        }
+        for header in [
+            "bytes =0-1",
+            "bytes=0-1\u{a0}",
+            "bytes=\u{3000}0-1",
+            "bytez=0-1",
+        ] {
+            assert_eq!(decide(header, 1000), RangeDecision::Full, "{header:?}");
+        }
     }
 }

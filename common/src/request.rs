@@ -5,6 +5,7 @@
 //! fields the rest of `common` acts on. It never reads a socket: the caller hands it whatever
 //! bytes it has so far and is told to come back with more, to answer, or to refuse.
 
+use crate::response::Response;
 use crate::status::Status;
 
 /// Longest request line we accept (method, target and version); longer gets 414.
@@ -117,8 +118,42 @@ pub enum Parsed {
     Complete(Request, usize),
     /// Not a whole head yet, and nothing wrong so far: read more and try again.
     Partial,
-    /// The head is unacceptable: answer with this status, then close the connection.
-    Invalid(Status),
+    /// The head is unacceptable: answer as the refusal says, then close the connection.
+    Invalid(Refusal),
+}
+
+/// A head we will not serve: the status to answer with, and whether it asked for HEAD.
+///
+/// A HEAD gets no body, ever (RFC 9110 section 9.3.2), even when it is refused before a
+/// [`Request`] exists: a client reading a response to HEAD reads no body, and would take the
+/// error page's bytes for the start of the next response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: Status,
+    pub head: bool,
+}
+
+impl Refusal {
+    /// Refuses the head whose bytes (all of them, or as many as arrived) start `buf`.
+    pub fn new(status: Status, buf: &[u8]) -> Refusal {
+        // The empty lines a server may skip before a request line (RFC 9112 section 2.2).
+        let start = buf.iter().position(|&b| b != b'\r' && b != b'\n');
+        let line = start.map_or(&[][..], |start| &buf[start..]);
+        Refusal {
+            status,
+            head: line.starts_with(b"HEAD "),
+        }
+    }
+
+    /// The answer: the error page (its headers only, for HEAD), then the connection closes.
+    pub fn response(self) -> Response {
+        let response = Response::refuse(self.status);
+        if self.head {
+            response.without_body()
+        } else {
+            response
+        }
+    }
 }
 
 // ANCHOR: parse_head
@@ -134,8 +169,8 @@ pub fn parse_head(buf: &[u8]) -> Parsed {
         .take(MAX_REQUEST_LINE + 2)
         .position(|&b| b == b'\n');
     match line_end {
-        None if buf.len() > MAX_REQUEST_LINE + 1 => return Parsed::Invalid(Status::URI_TOO_LONG),
-        Some(end) if end > MAX_REQUEST_LINE + 1 => return Parsed::Invalid(Status::URI_TOO_LONG),
+        None if buf.len() > MAX_REQUEST_LINE + 1 => return refuse(Status::URI_TOO_LONG, buf),
+        Some(end) if end > MAX_REQUEST_LINE + 1 => return refuse(Status::URI_TOO_LONG, buf),
         _ => {}
     }
 
@@ -143,22 +178,48 @@ pub fn parse_head(buf: &[u8]) -> Parsed {
     let mut head = httparse::Request::new(&mut fields);
     match head.parse(buf) {
         Ok(httparse::Status::Complete(len)) if len > MAX_HEAD => {
-            Parsed::Invalid(Status::HEADERS_TOO_LARGE)
+            refuse(Status::HEADERS_TOO_LARGE, buf)
         }
         Ok(httparse::Status::Complete(len)) => match Request::from_httparse(&head) {
             Ok(request) => Parsed::Complete(request, len),
-            Err(status) => Parsed::Invalid(status),
+            Err(status) => refuse(status, buf),
         },
         Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => {
-            Parsed::Invalid(Status::HEADERS_TOO_LARGE)
+            refuse(Status::HEADERS_TOO_LARGE, buf)
         }
         Ok(httparse::Status::Partial) => Parsed::Partial,
-        Err(httparse::Error::TooManyHeaders) => Parsed::Invalid(Status::HEADERS_TOO_LARGE),
-        Err(httparse::Error::Version) => Parsed::Invalid(version_error(buf)),
-        Err(_) => Parsed::Invalid(Status::BAD_REQUEST),
+        Err(httparse::Error::TooManyHeaders) => refuse(Status::HEADERS_TOO_LARGE, buf),
+        Err(httparse::Error::Version) => match as_http11(buf) {
+            Some(rewritten) => parse_head(&rewritten),
+            None => refuse(version_error(buf), buf),
+        },
+        Err(_) => refuse(Status::BAD_REQUEST, buf),
     }
 }
 // ANCHOR_END: parse_head
+
+fn refuse(status: Status, buf: &[u8]) -> Parsed {
+    Parsed::Invalid(Refusal::new(status, buf))
+}
+
+// ANCHOR: later_minor
+/// `HTTP/1.2` to `HTTP/1.9`: a later minor version of the protocol we speak. RFC 9110
+/// section 2.5 says to read it as the highest minor version we support (nginx does the same),
+/// so the head is parsed again with `1.1` in its place. httparse knows only 1.0 and 1.1,
+/// hence the copy; it is made for such requests only. `None` for any other version.
+fn as_http11(buf: &[u8]) -> Option<Vec<u8>> {
+    let line_end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+    let line = &buf[..line_end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let minor = line.len().checked_sub(1)?;
+    if !line[..minor].ends_with(b" HTTP/1.") || !(b'2'..=b'9').contains(&line[minor]) {
+        return None;
+    }
+    let mut rewritten = buf.to_vec();
+    rewritten[minor] = b'1';
+    Some(rewritten)
+}
+// ANCHOR_END: later_minor
 
 /// httparse only knows HTTP/1.0 and 1.1. A well-formed later version (`HTTP/2.0`, `HTTP/3`)
 /// deserves 505 ("I don't speak that"); anything else in that place is garbage: 400.
@@ -222,12 +283,17 @@ impl Request {
         let mut content_length: Option<u64> = None;
         let mut transfer_encoding: Option<String> = None;
         let mut host_fields = 0;
+        let mut if_modified_since_fields = 0;
 
         for field in head.headers.iter() {
             let value = field_value(field.value);
             let name = field.name;
             if name.eq_ignore_ascii_case("host") {
                 host_fields += 1;
+                // RFC 9112 section 3.2: a Host that is not a valid authority is a 400.
+                if !is_authority(&value) {
+                    return Err(Status::BAD_REQUEST);
+                }
                 request.host = Some(value);
             } else if name.eq_ignore_ascii_case("content-length") {
                 let length = parse_content_length(&value)?;
@@ -243,17 +309,24 @@ impl Request {
                     None => value,
                 });
             } else if name.eq_ignore_ascii_case("connection") {
-                for option in value.split(',').map(str::trim) {
-                    request.connection_close |= option.eq_ignore_ascii_case("close");
+                // ANCHOR: connection_options
+                for option in value.split(',').map(trim_ows) {
+                    // An option that is not a token cannot be read; "close" is the safe reading.
+                    request.connection_close |=
+                        option.eq_ignore_ascii_case("close") || !is_token_list_item(option);
                     request.connection_keep_alive |= option.eq_ignore_ascii_case("keep-alive");
                 }
+                // ANCHOR_END: connection_options
             } else if name.eq_ignore_ascii_case("if-none-match") {
                 append_list(&mut request.if_none_match, value);
             } else if name.eq_ignore_ascii_case("accept") {
                 append_list(&mut request.accept, value);
             } else {
                 let slot = match name.to_ascii_lowercase().as_str() {
-                    "if-modified-since" => &mut request.if_modified_since,
+                    "if-modified-since" => {
+                        if_modified_since_fields += 1;
+                        &mut request.if_modified_since
+                    }
                     "range" => &mut request.range,
                     "if-range" => &mut request.if_range,
                     "authorization" => &mut request.authorization,
@@ -268,6 +341,11 @@ impl Request {
         // RFC 9112 section 3.2: a 1.1 request must carry exactly one Host.
         if host_fields > 1 || (version == Version::Http11 && host_fields == 0) {
             return Err(Status::BAD_REQUEST);
+        }
+        // If-Modified-Since holds one date (RFC 9110 section 13.1.3): with several, which one
+        // the client meant is unknown, and "a recipient MUST ignore" an invalid one. Ignore all.
+        if if_modified_since_fields > 1 {
+            request.if_modified_since = None;
         }
         if target_host.is_some() {
             request.host = target_host;
@@ -287,11 +365,95 @@ impl Request {
     }
 }
 
+// ANCHOR: trim_ows
 /// Header values are bytes; the few that are not UTF-8 (obs-text) are kept lossily, which
 /// is enough for logging and makes them fail any comparison that matters.
 fn field_value(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).trim().to_string()
+    // Trim the bytes before decoding: a lone 0xA0 byte must stay a byte, not become U+FFFD
+    // that a later, Unicode-aware trim could also strip.
+    let start = bytes
+        .iter()
+        .position(|&b| !is_ows(b))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| !is_ows(b))
+        .map_or(start, |last| last + 1);
+    String::from_utf8_lossy(&bytes[start..end]).into_owned()
 }
+
+/// Optional whitespace in HTTP is SP and HTAB, nothing else (RFC 9110 section 5.6.3).
+fn is_ows(byte: u8) -> bool {
+    byte == b' ' || byte == b'\t'
+}
+
+/// Strips optional whitespace from a field value or a list element. Never `str::trim`: that
+/// also strips U+00A0, U+0085, U+2003, U+3000..., which a front end in front of us may not
+/// read as whitespace; two readings of one field is how request smuggling starts.
+pub fn trim_ows(value: &str) -> &str {
+    value.trim_matches([' ', '\t'])
+}
+// ANCHOR_END: trim_ows
+
+/// A token (RFC 9110 section 5.6.2): what names a method, a coding or a connection option.
+fn is_token(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// An element of a `#token` list: a token, or empty (`a,,b` is allowed, RFC 9110 5.6.1).
+fn is_token_list_item(value: &str) -> bool {
+    value.is_empty() || is_token(value)
+}
+
+// ANCHOR: authority
+/// `uri-host [ ":" port ]` (RFC 9112 section 3.2, RFC 3986 section 3.2): a registered name or
+/// IPv4 address, or an IPv6 literal in brackets, then digits. No userinfo (`a@b`), no path
+/// (`a/b`), no space or backslash: a Host that a proxy and we could read as two hosts is a 400.
+fn is_authority(value: &str) -> bool {
+    let (host_ok, port) = match value.strip_prefix('[') {
+        Some(literal) => match literal.split_once(']') {
+            Some((address, port)) => {
+                let ipv6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
+                (!address.is_empty() && address.bytes().all(ipv6), port)
+            }
+            None => return false,
+        },
+        None => {
+            let (host, port) = value.split_at(value.find(':').unwrap_or(value.len()));
+            // An empty host is no host: an "http" URI must have one (RFC 9110 section 4.2.1).
+            (!host.is_empty() && is_reg_name(host), port)
+        }
+    };
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|digits| digits.bytes().all(|b| b.is_ascii_digit()));
+    host_ok && port_ok
+}
+
+/// `*( unreserved / pct-encoded / sub-delims )`: the characters a host name may hold.
+fn is_reg_name(host: &str) -> bool {
+    let bytes = host.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3);
+                if !hex.is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
+                    return false;
+                }
+                i += 3;
+            }
+            b if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b) => i += 1,
+            _ => return false,
+        }
+    }
+    true
+}
+// ANCHOR_END: authority
 
 fn append_list(slot: &mut Option<String>, value: String) {
     *slot = Some(match slot.take() {
@@ -321,7 +483,14 @@ fn body_framing(
         // HTTP/1.0 has no transfer codings; a 1.0 message with one has faulty framing.
         (None, Some(_)) if version == Version::Http10 => Err(Status::BAD_REQUEST),
         (None, Some(codings)) => {
-            let codings: Vec<&str> = codings.split(',').map(str::trim).collect();
+            let codings: Vec<&str> = codings.split(',').map(trim_ows).collect();
+            // Each coding is a token (perhaps with `;` parameters): anything else, such as
+            // `chunked` with a U+00A0 stuck to it, is not exactly valid framing.
+            let readable =
+                |coding: &&str| is_token(trim_ows(coding.split(';').next().unwrap_or("")));
+            if !codings.iter().all(readable) {
+                return Err(Status::BAD_REQUEST);
+            }
             let chunked_last = codings
                 .last()
                 .is_some_and(|c| c.eq_ignore_ascii_case("chunked"));
@@ -360,7 +529,7 @@ fn split_target(target: &str) -> Result<(String, Option<String>, Option<String>)
         };
         let authority_end = after_scheme.find(['/', '?']).unwrap_or(after_scheme.len());
         let authority = &after_scheme[..authority_end];
-        if authority.is_empty() || authority.contains('@') {
+        if authority.is_empty() || !is_authority(authority) {
             return Err(Status::BAD_REQUEST);
         }
         (Some(authority.to_string()), &after_scheme[authority_end..])
@@ -401,7 +570,7 @@ mod tests {
 
     fn invalid(raw: &[u8]) -> Status {
         match parse_head(raw) {
-            Parsed::Invalid(status) => status,
+            Parsed::Invalid(refusal) => refusal.status,
             other => panic!("expected an invalid head for {raw:?}, got {other:?}"),
         }
     }
@@ -491,10 +660,6 @@ mod tests {
             invalid(b"GET / HTTP/3\r\n\r\n"),
             Status::VERSION_NOT_SUPPORTED
         );
-        assert_eq!(
-            invalid(b"GET / HTTP/1.2\r\n\r\n"),
-            Status::VERSION_NOT_SUPPORTED
-        );
         assert_eq!(invalid(b"GET / HTTP/x.y\r\n\r\n"), Status::BAD_REQUEST);
         assert_eq!(invalid(b"GET / FTP/1.0\r\n\r\n"), Status::BAD_REQUEST);
         assert_eq!(invalid(b"GET /\r\n\r\n"), Status::BAD_REQUEST);
@@ -571,7 +736,7 @@ mod tests {
             format!("POST / HTTP/1.1\r\nHost: a\r\n{fields}\r\n").as_bytes(),
         ) {
             Parsed::Complete(request, _) => Ok(request.body),
-            Parsed::Invalid(status) => Err(status),
+            Parsed::Invalid(refusal) => Err(refusal.status),
             Parsed::Partial => panic!("partial"),
         };
         assert_eq!(framing(""), Ok(BodyFraming::None));
@@ -623,7 +788,13 @@ mod tests {
             Err(Status::NOT_IMPLEMENTED)
         );
         let http10 = parse_head(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n");
-        assert!(matches!(http10, Parsed::Invalid(Status::BAD_REQUEST)));
+        assert!(matches!(
+            http10,
+            Parsed::Invalid(Refusal {
+                status: Status::BAD_REQUEST,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -637,5 +808,180 @@ mod tests {
         assert_eq!(request.range.as_deref(), Some("bytes=0-1"));
         let (request, _) = complete("GET / HTTP/1.1\r\nHost: a\r\nconnection: close\r\n\r\n");
         assert!(request.connection_close);
+    }
+
+    #[test]
+    fn later_minor_versions_are_read_as_http11() {
+        for minor in b'2'..=b'9' {
+            let raw = format!("GET /a HTTP/1.{}\r\nHost: h\r\n\r\n", char::from(minor));
+            let (request, len) = complete(&raw);
+            assert_eq!(
+                (request.version, len),
+                (Version::Http11, raw.len()),
+                "{raw:?}"
+            );
+            assert_eq!(request.path, "/a");
+        }
+        // Read as 1.1, so it needs its Host like any 1.1 request.
+        assert_eq!(invalid(b"GET / HTTP/1.5\r\n\r\n"), Status::BAD_REQUEST);
+        assert!(matches!(
+            parse_head(b"GET / HTTP/1.2\r\nHost: h\r\n"),
+            Parsed::Partial
+        ));
+        // One digit each side of the dot (RFC 9112 section 2.3): `1.10` is no version.
+        assert_eq!(
+            invalid(b"GET / HTTP/1.10\r\nHost: h\r\n\r\n"),
+            Status::BAD_REQUEST
+        );
+        assert_eq!(
+            invalid(b"GET / HTTP/2.1\r\nHost: h\r\n\r\n"),
+            Status::VERSION_NOT_SUPPORTED
+        );
+    }
+
+    #[test]
+    fn only_sp_and_htab_are_trimmed_from_field_values() {
+        let (request, _) = complete("GET / HTTP/1.0\r\nUser-Agent: \t x \t\r\n\r\n");
+        assert_eq!(request.user_agent.as_deref(), Some("x"));
+        let (request, _) = complete("GET / HTTP/1.0\r\nUser-Agent: \u{a0}x\u{3000}\r\n\r\n");
+        assert_eq!(request.user_agent.as_deref(), Some("\u{a0}x\u{3000}"));
+        assert_eq!(trim_ows(" \tx\u{a0} "), "x\u{a0}");
+        assert_eq!(field_value(b" \xa0 "), "\u{fffd}");
+    }
+
+    #[test]
+    fn framing_fields_with_unicode_whitespace_are_400() {
+        let framing = |fields: &str| match parse_head(
+            format!("POST / HTTP/1.1\r\nHost: a\r\n{fields}\r\n").as_bytes(),
+        ) {
+            Parsed::Complete(request, _) => Ok(request.body),
+            Parsed::Invalid(refusal) => Err(refusal.status),
+            Parsed::Partial => panic!("partial"),
+        };
+        for space in [
+            "\u{a0}", "\u{85}", "\u{2003}", "\u{3000}", "\u{feff}", "\x0b", "\x0c",
+        ] {
+            for fields in [
+                format!("Transfer-Encoding: chunked{space}\r\n"),
+                format!("Transfer-Encoding: {space}chunked\r\n"),
+                format!("Transfer-Encoding: gzip{space}, chunked\r\n"),
+                format!("Content-Length: 42{space}\r\n"),
+                format!("Content-Length: {space}42\r\n"),
+            ] {
+                assert_eq!(framing(&fields), Err(Status::BAD_REQUEST), "{fields:?}");
+            }
+        }
+        // SP and HTAB around a value are optional whitespace, and nothing more.
+        assert_eq!(
+            framing("Transfer-Encoding: \t chunked \t\r\n"),
+            Ok(BodyFraming::Chunked)
+        );
+        assert_eq!(
+            framing("Content-Length:\t42 \r\n"),
+            Ok(BodyFraming::Length(42))
+        );
+        assert_eq!(
+            framing("Transfer-Encoding: chunked,\r\n"),
+            Err(Status::BAD_REQUEST)
+        );
+    }
+
+    #[test]
+    fn host_must_be_a_valid_authority() {
+        for host in [
+            "a",
+            "a:80",
+            "a:",
+            "127.0.0.1:8080",
+            "[::1]",
+            "[::1]:80",
+            "xn--caf-dma.example",
+            "a%41b",
+        ] {
+            let (request, _) = complete(&format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n"));
+            assert_eq!(request.host.as_deref(), Some(host));
+        }
+        for host in [
+            "a b",
+            "a/b",
+            "a\\b",
+            "a@b",
+            "u:p@b",
+            "a:b",
+            "a:80:90",
+            "[::1",
+            "[x]",
+            "::1",
+            "a%4",
+            "a\u{a0}",
+            "caf\u{e9}",
+            "a?b",
+            "a#b",
+        ] {
+            let raw = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            assert_eq!(invalid(raw.as_bytes()), Status::BAD_REQUEST, "{host:?}");
+        }
+        assert_eq!(
+            invalid(b"GET http://a b/ HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Status::BAD_REQUEST
+        );
+        assert_eq!(
+            invalid(b"GET http://a\\b/ HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Status::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn close_is_read_in_every_connection_field() {
+        for fields in [
+            "Connection: keep-alive, close\r\n",
+            "Connection: close, keep-alive\r\n",
+            "Connection: keep-alive\r\nConnection: close\r\n",
+            "Connection: keep-alive\r\nConnection: x, CLOSE\r\n",
+            // Unreadable options are read the safe way.
+            "Connection: keep-alive, close\u{a0}\r\n",
+        ] {
+            let (request, _) = complete(&format!("GET / HTTP/1.0\r\n{fields}\r\n"));
+            assert!(request.connection_close, "{fields:?}");
+        }
+        let (request, _) = complete("GET / HTTP/1.0\r\nConnection: keep-alive,,Upgrade\r\n\r\n");
+        assert!(request.connection_keep_alive && !request.connection_close);
+    }
+
+    #[test]
+    fn several_if_modified_since_fields_are_ignored() {
+        let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        let (one, _) = complete(&format!(
+            "GET / HTTP/1.0\r\nIf-Modified-Since: {date}\r\n\r\n"
+        ));
+        assert_eq!(one.if_modified_since.as_deref(), Some(date));
+        let (two, _) = complete(&format!(
+            "GET / HTTP/1.0\r\nIf-Modified-Since: {date}\r\nIf-Modified-Since: {date}\r\n\r\n"
+        ));
+        assert_eq!(two.if_modified_since, None);
+    }
+
+    #[test]
+    fn a_refused_head_gets_no_body() {
+        for raw in [
+            &b"HEAD / HTTP/1.1\r\n\r\n"[..],
+            b"HEAD / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            b"HEAD / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            b"\r\nHEAD / HTTP/1.1\r\nHost: a b\r\n\r\n",
+            b"HEAD / HTTP/1.1\r\nX: a\rb\r\n\r\n",
+        ] {
+            let Parsed::Invalid(refusal) = parse_head(raw) else {
+                panic!("{raw:?}");
+            };
+            assert!(refusal.head, "{raw:?}");
+            let response = refusal.response();
+            assert!(response.close && response.body_len() == 0, "{raw:?}");
+            assert!(response.content_length.is_some_and(|len| len > 0));
+        }
+        let Parsed::Invalid(refusal) = parse_head(b"GET / HTTP/1.1\r\n\r\n") else {
+            panic!("no host");
+        };
+        assert!(!refusal.head && refusal.response().body_len() > 0);
+        assert!(!Refusal::new(Status::REQUEST_TIMEOUT, b"HEADER").head);
     }
 }

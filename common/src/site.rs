@@ -120,7 +120,7 @@ impl Site {
         // whether a path exists (no 404 vs 401 difference, no redirect, no 405).
         let user = match self.authenticate(request) {
             Ok(user) => user,
-            Err(challenge) => return (challenge, None),
+            Err(challenge) => return (without_body_for_head(request, challenge), None),
         };
         (self.respond_public(request), user)
     }
@@ -154,11 +154,7 @@ impl Site {
             }
             Method::Other(_) => Response::error(Status::NOT_IMPLEMENTED),
         };
-        if request.method == Method::Head {
-            response.without_body()
-        } else {
-            response
-        }
+        without_body_for_head(request, response)
     }
 
     fn serve(&self, request: &Request) -> Response {
@@ -168,7 +164,7 @@ impl Site {
         };
         match path::resolve(&self.root, &decoded) {
             Resolved::File(file) => self.serve_file(request, file),
-            Resolved::AddSlash => redirect_to_slash(request),
+            Resolved::AddSlash => redirect_to_slash(&decoded, request.query.as_deref()),
             Resolved::NotFound if self.falls_back(request, &decoded) => {
                 self.serve_fallback(request)
             }
@@ -364,13 +360,37 @@ fn boundary() -> String {
 }
 // ANCHOR_END: ranged
 
-/// 301 to the same path with a slash added, keeping the query.
-fn redirect_to_slash(request: &Request) -> Response {
-    let location = match &request.query {
-        Some(query) => format!("{}/?{query}", request.path),
-        None => format!("{}/", request.path),
-    };
-    let page = format!("<!doctype html>\n<title>301 Moved Permanently</title>\n<a href=\"{location}\">{location}</a>\n");
+/// HEAD gets every header of the answer and none of its body, whatever the answer is: a file,
+/// a redirect, a 401 or an error page (RFC 9110 section 9.3.2).
+fn without_body_for_head(request: &Request, response: Response) -> Response {
+    if request.method == Method::Head {
+        response.without_body()
+    } else {
+        response
+    }
+}
+
+// ANCHOR: redirect_to_slash
+/// 301 to the same directory with a slash added, keeping the query.
+///
+/// The `Location` is built from the decoded, normalised path, never from the raw target:
+/// `//evil.example/../docs` names `/docs` here, and echoing it back as `//evil.example/../docs/`
+/// would send a browser to another host (a scheme-relative reference). Rebuilt from segments,
+/// each non-empty and percent-encoded, it always starts with exactly one `/` and never `/\`.
+fn redirect_to_slash(decoded: &path::DecodedPath, query: Option<&str>) -> Response {
+    let mut location = String::from("/");
+    for segment in &decoded.segments {
+        encode_segment(segment, &mut location);
+        location.push('/');
+    }
+    if let Some(query) = query {
+        location.push('?');
+        location.push_str(query);
+    }
+    let shown = escape_html(&location);
+    let page = format!(
+        "<!doctype html>\n<title>301 Moved Permanently</title>\n<a href=\"{shown}\">{shown}</a>\n"
+    );
     Response::bytes(
         Status::MOVED_PERMANENTLY,
         "text/html; charset=utf-8",
@@ -378,6 +398,36 @@ fn redirect_to_slash(request: &Request) -> Response {
     )
     .with_header("Location", location)
 }
+
+/// Percent-encodes a decoded path segment: everything but RFC 3986's unreserved characters
+/// and the sub-delims a path may hold as they are. A `\` becomes `%5C`, a `/` inside a name
+/// `%2F`, and non-ASCII names their UTF-8 bytes, so the result is one segment and plain ASCII.
+fn encode_segment(segment: &str, out: &mut String) {
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+}
+
+/// What the 301 page echoes (the query is the client's) must be text, never markup.
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+// ANCHOR_END: redirect_to_slash
 
 #[cfg(test)]
 mod tests {
@@ -709,6 +759,95 @@ mod tests {
         );
         let ranged = request("GET /digits.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\n\r\n");
         assert!(cache.lookup(&site, &ranged, now).is_none());
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    // ANCHOR: redirect_tests
+    #[test]
+    fn directory_redirects_never_leave_the_host() {
+        let (dir, site) = site("redirect");
+        for (target, location) in [
+            ("//evil.example/../docs", "/docs/"),
+            ("/\\evil.example/../docs", "/docs/"),
+            ("//docs", "/docs/"),
+            ("///docs", "/docs/"),
+            ("/./docs", "/docs/"),
+            ("/%2e/docs", "/docs/"),
+            ("/docs?q=1", "/docs/?q=1"),
+        ] {
+            let moved = site.respond(&request(&format!("GET {target} HTTP/1.0\r\n\r\n")));
+            assert_eq!(moved.status, Status::MOVED_PERMANENTLY, "{target}");
+            assert_eq!(moved.header("Location"), Some(location), "{target}");
+        }
+        std::fs::create_dir_all(dir.join("a b\\c/d\u{e9}")).expect("mkdir");
+        let moved = site.respond(&request("GET /a%20b%5Cc/d%C3%A9 HTTP/1.0\r\n\r\n"));
+        assert_eq!(moved.header("Location"), Some("/a%20b%5Cc/d%C3%A9/"));
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+    // ANCHOR_END: redirect_tests
+
+    #[test]
+    fn the_redirect_page_escapes_what_it_echoes() {
+        let (dir, site) = site("escape");
+        let moved = site.respond(&request(
+            "GET /docs?<script>alert('x')</script>&\"q\" HTTP/1.0\r\n\r\n",
+        ));
+        let page = String::from_utf8(body_bytes(moved)).expect("utf-8");
+        assert!(
+            !page.contains("<script>") && !page.contains("'x'"),
+            "{page}"
+        );
+        assert!(page
+            .contains("/docs/?&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;q&quot;"));
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn head_never_gets_a_body() {
+        let (dir, site) = ranged_site("head-errors");
+        for target in ["/docs", "/missing", "/%zz", "/digits.txt"] {
+            for version in ["1.0", "1.1"] {
+                let head = site.respond(&request(&format!(
+                    "HEAD {target} HTTP/{version}\r\nHost: x\r\n\r\n"
+                )));
+                assert_eq!(head.body_len(), 0, "{target}");
+                let get = site.respond(&request(&format!(
+                    "GET {target} HTTP/{version}\r\nHost: x\r\n\r\n"
+                )));
+                assert_eq!(
+                    (head.status, head.content_length),
+                    (get.status, get.content_length)
+                );
+            }
+        }
+        #[cfg(feature = "auth")]
+        {
+            let mut users = crate::auth::Users::new();
+            users.add_plain("alice:pw").expect("user");
+            let site = site.with_auth(users, "r");
+            let refused = site.respond(&request("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"));
+            assert_eq!(
+                (refused.status, refused.body_len()),
+                (Status::UNAUTHORIZED, 0)
+            );
+        }
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn several_if_modified_since_are_ignored() {
+        let (dir, site) = site("several-ims");
+        let first = site.respond(&request("GET /style.css HTTP/1.0\r\n\r\n"));
+        let date = first.header("Last-Modified").expect("date").to_string();
+        for fields in [
+            format!("If-Modified-Since: {date}\r\nIf-Modified-Since: {date}\r\n"),
+            format!("If-Modified-Since: {date}, {date}\r\n"),
+        ] {
+            let response = site.respond(&request(&format!(
+                "GET /style.css HTTP/1.0\r\n{fields}\r\n"
+            )));
+            assert_eq!(response.status, Status::OK, "{fields:?}");
+        }
         std::fs::remove_dir_all(dir).expect("cleanup");
     }
 }

@@ -47,6 +47,9 @@ const TOKENS: &[&[u8]] = &[
     b"0\r\n\r\n",
     b"ffffffffffffffffff",
     b";ext",
+    b"\xc2\xa0",
+    b"\xe3\x80\x80",
+    b"\x0b",
     b"\"",
     b"W/",
     b"*",
@@ -167,6 +170,54 @@ fn random_bytes_keep_the_invariants() {
         let len = rng.below(300);
         let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         check_invariants(&site, &data);
+    }
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
+
+/// The "bare CR / non-ASCII whitespace" generator (`whitespace_variant` in invariants.rs):
+/// framing-sensitive requests with whitespace-looking bytes at every place it could shift a
+/// request boundary. Checked against the same invariants, including the strict chunked reader.
+#[test]
+fn bare_cr_and_unicode_whitespace_keep_the_invariants() {
+    let (dir, site) = scratch_site("whitespace");
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut refused = 0;
+    let rounds = 20_000;
+    for round in 0..rounds {
+        let choices: Vec<u8> = (0..16).map(|_| rng.next() as u8).collect();
+        let data = whitespace_variant(&choices);
+        refused += usize::from(matches!(request::parse_head(&data), Parsed::Invalid(_)));
+        let result = std::panic::catch_unwind(|| check_invariants(&site, &data));
+        if let Err(panic) = result {
+            eprintln!(
+                "round {round} failed on input {:?}",
+                String::from_utf8_lossy(&data)
+            );
+            std::panic::resume_unwind(panic);
+        }
+    }
+    // Both sides must be exercised: heads refused for their whitespace, and heads accepted
+    // whose bodies the strict reader then checks.
+    assert!(
+        refused * 10 > rounds && refused * 10 < rounds * 9,
+        "{refused} of {rounds} refused"
+    );
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
+
+/// The generator's templates, without any whitespace added, are valid and end where expected.
+#[test]
+fn whitespace_templates_parse_cleanly() {
+    let (dir, site) = scratch_site("templates");
+    for index in 0..WHITESPACE_TEMPLATES.len() {
+        let data = whitespace_variant(&[index as u8]);
+        check_invariants(&site, &data);
+        if index != 3 {
+            assert!(
+                matches!(request::parse_head(&data), Parsed::Complete(..)),
+                "template {index}"
+            );
+        }
     }
     std::fs::remove_dir_all(dir).expect("cleanup");
 }

@@ -7,9 +7,7 @@
 //! being served (or is dawdling), every other client waits.
 
 use clap::Parser;
-use common::{
-    AccessLog, BodyFraming, CommonArgs, Connection, DateCache, Parsed, Response, Site, Version,
-};
+use common::{AccessLog, BodyFraming, CommonArgs, Connection, DateCache, Parsed, Site, Version};
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, SystemTime};
@@ -79,7 +77,7 @@ fn handle(
             let unread = buffered > used || request.body != BodyFraming::None;
             (Some(request), response, unread)
         }
-        Some((Parsed::Invalid(status), _)) => (None, Response::refuse(status), true),
+        Some((Parsed::Invalid(refusal), _)) => (None, refusal.response(), true),
         // The client closed (or went silent) before sending a whole head: nobody to answer.
         Some((Parsed::Partial, _)) | None => return Ok(()),
     };

@@ -11,7 +11,7 @@
 
 use clap::Parser;
 use common::{
-    AccessLog, BodySkipper, CommonArgs, Connection, DateCache, Parsed, Request, Response, Site,
+    AccessLog, BodySkipper, CommonArgs, Connection, DateCache, Parsed, Refusal, Request, Site,
     Status, TimeoutArgs, Version,
 };
 use std::io::{self, Read, Write};
@@ -125,7 +125,7 @@ fn handle(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
                 let response = shared.site.respond(&request);
                 (Some(request), response)
             }
-            Head::Refused(status) => (None, Response::refuse(status)),
+            Head::Refused(refusal) => (None, refusal.response()),
             // Closed, reset or idle before a request began: nobody waits for an answer.
             Head::Gone => return Ok(()),
         };
@@ -171,8 +171,8 @@ fn handle(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
 enum Head {
     /// A whole, valid head, and how many bytes of the buffer it took.
     Request(Request, usize),
-    /// A head we will not serve: answer with this status, then close.
-    Refused(Status),
+    /// A head we will not serve: answer as refused (no body for a HEAD), then close.
+    Refused(Refusal),
     /// The client closed, reset, or stayed idle before starting a request.
     Gone,
 }
@@ -191,7 +191,7 @@ fn next_head(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> io::
         if !buf.is_empty() {
             match common::parse_head(buf) {
                 Parsed::Complete(request, len) => return Ok(Head::Request(request, len)),
-                Parsed::Invalid(status) => return Ok(Head::Refused(status)),
+                Parsed::Invalid(refusal) => return Ok(Head::Refused(refusal)),
                 Parsed::Partial => {}
             }
         }
@@ -204,7 +204,7 @@ fn next_head(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> io::
             Filled::Data => {}
             // Part of a head came, the rest did not: tell the client why we hang up.
             Filled::TimedOut if !buf.is_empty() => {
-                return Ok(Head::Refused(Status::REQUEST_TIMEOUT))
+                return Ok(Head::Refused(Refusal::new(Status::REQUEST_TIMEOUT, buf)))
             }
             Filled::TimedOut | Filled::Closed => return Ok(Head::Gone),
         }

@@ -23,7 +23,7 @@ use common::framing::{persistence, BodySkipper};
 use common::log::PendingLine;
 use common::{
     connection_for, AccessLog, Body, Connection as Persistence, DateCache, FileBody, Parsed,
-    Request, Response, Site, Status, Version,
+    Refusal, Request, Site, Status, Version,
 };
 use rustls::ServerConnection;
 use std::io::{self, Read, Write};
@@ -270,10 +270,11 @@ impl Connection {
         if !matches!(self.state, State::Reading(Reading::Head)) || self.input.is_empty() {
             return Outcome::Close;
         }
+        let refusal = Refusal::new(Status::REQUEST_TIMEOUT, &self.input);
         self.input = Vec::new();
         self.head_started = None;
         self.last_progress = env.now;
-        self.refuse(Status::REQUEST_TIMEOUT, &mut scratch.output, env);
+        self.refuse(refusal, &mut scratch.output, env);
         self.state = State::Writing(Next::Close);
         self.advance(&mut scratch.output, env)
     }
@@ -344,8 +345,8 @@ impl Connection {
                             self.head_started.get_or_insert(env.now);
                             return used;
                         }
-                        Parsed::Invalid(status) => {
-                            self.refuse(status, out, env);
+                        Parsed::Invalid(refusal) => {
+                            self.refuse(refusal, out, env);
                             self.state = State::Writing(Next::Close);
                             return buf.len();
                         }
@@ -419,8 +420,8 @@ impl Connection {
     // ANCHOR_END: respond
 
     /// Queues the answer to a head we will not parse; the connection closes after it.
-    fn refuse(&mut self, status: Status, out: &mut Vec<u8>, env: &mut Env) {
-        let response = Response::refuse(status);
+    fn refuse(&mut self, refusal: Refusal, out: &mut Vec<u8>, env: &mut Env) {
+        let (status, response) = (refusal.status, refusal.response());
         let date = env.dates.get(env.wall);
         response.write_head(out, Version::Http11, Persistence::Close, date, SERVER);
         if let Body::Bytes(bytes) = &response.body {
