@@ -662,7 +662,7 @@ impl Http1 {
         let State::Lingering { drained, until } = &mut self.state else {
             return Then::Close;
         };
-        match (&*io.socket()).read(scratch) {
+        match io.socket().read(scratch) {
             Ok(0) => Then::Close,
             Ok(n) if *drained + n > LINGER_BYTES => Then::Close,
             Ok(n) => {

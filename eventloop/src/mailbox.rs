@@ -7,7 +7,7 @@
 //! a message sent before a client's request is always taken before that request is answered,
 //! whichever of the two descriptors epoll lists first.
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Sender};
 use rustix::event::{eventfd, EventfdFlags};
 use rustix::fd::OwnedFd;
 use std::io;
@@ -100,9 +100,6 @@ impl<M> Mailbox<M> {
     /// The next command, if one is waiting. (The loop holds a sender itself, for handles it
     /// gives out later, so the channel never reports "disconnected".)
     pub(crate) fn next(&self) -> Option<Command<M>> {
-        match self.receiver.try_recv() {
-            Ok(command) => Some(command),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-        }
+        self.receiver.try_recv().ok()
     }
 }
