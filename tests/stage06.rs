@@ -570,13 +570,14 @@ fn the_idle_timeout_closes_with_close_notify() {
     );
 }
 
-fn signal(server: &Server, name: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(server.pid().to_string())
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{name} failed");
+fn sigterm(server: &Server) {
+    let kill = Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status();
+    assert!(
+        kill.is_ok_and(|status| status.success()),
+        "kill -TERM failed"
+    );
 }
 
 fn wait_exit(server: &mut Server) -> std::process::ExitStatus {
@@ -598,7 +599,7 @@ fn a_graceful_stop_closes_idle_connections_with_close_notify() {
     let mut server = STAGE.start();
     let mut client = server.connect();
     assert_eq!(client.request(&get("/notes.txt", "")).status, 200);
-    signal(&server, "TERM");
+    sigterm(&server);
     assert!(
         closed_with_close_notify(&mut client),
         "graceful stop: an idle connection closed without close_notify"
@@ -662,7 +663,7 @@ fn a_graceful_stop_answers_requests_that_arrived_before_it() {
         );
         std::thread::sleep(Duration::from_millis(1));
     }
-    signal(&server, "TERM");
+    sigterm(&server);
     // The signal must reach the loop's self-pipe before the bytes below reach their sockets.
     let start = Instant::now();
     while sigterm_pending(&server) {

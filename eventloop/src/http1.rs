@@ -17,14 +17,14 @@
 //! every byte read from that point on, once the responses before it are out.
 
 use crate::poller::Interest;
-use crate::session::{Session, Step, Turn};
+use crate::session::{Service, Session, Step, Turn};
 use crate::transport::{Received, Transport};
 use common::cache::FileCache;
 use common::framing::{persistence, BodySkipper};
 use common::log::PendingLine;
 use common::{
     connection_for, AccessLog, Body, Connection as Persistence, DateCache, FileBody, Parsed,
-    Request, Response, Site, Status, Version,
+    Request, Response, Site, Status, TimeoutArgs, Version,
 };
 use std::io::{self, Read};
 use std::net::{IpAddr, Shutdown};
@@ -65,6 +65,24 @@ pub struct Env {
 }
 
 impl Env {
+    /// Settings for serving `site`, logging to `log`, answering as `server`; an empty cache,
+    /// and no switch to another protocol.
+    pub fn new(site: Site, log: AccessLog, timeouts: &TimeoutArgs, server: &'static str) -> Env {
+        Env {
+            site,
+            cache: FileCache::default(),
+            log,
+            dates: DateCache::default(),
+            idle_timeout: timeouts.idle(),
+            header_timeout: timeouts.header(),
+            server,
+            switches: Vec::new(),
+            now: Instant::now(),
+            wall: SystemTime::now(),
+            draining: false,
+        }
+    }
+
     fn sync(&mut self, turn: &Turn) {
         self.now = turn.now;
         self.wall = turn.wall;
@@ -101,6 +119,26 @@ pub trait HttpService<T>: Sized + 'static {
     }
 }
 // ANCHOR_END: switch
+
+/// The service of a server that speaks HTTP/1.1 and nothing else, on any transport: what
+/// stage06 runs (over TLS) and the plain example (over TCP).
+pub struct HttpOnly {
+    pub http: Env,
+}
+
+impl<T: Transport> Service<T> for HttpOnly {
+    type Message = ();
+
+    fn open(&mut self, peer: IpAddr, turn: &Turn) -> Box<dyn Session<T, HttpOnly>> {
+        Box::new(Http1::new(peer, turn.now))
+    }
+}
+
+impl<T: Transport> HttpService<T> for HttpOnly {
+    fn http(&mut self) -> &mut Env {
+        &mut self.http
+    }
+}
 
 // ANCHOR: state
 /// Where a connection stands.

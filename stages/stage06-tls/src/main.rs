@@ -14,11 +14,10 @@
 mod tls;
 
 use clap::Parser;
-use common::cache::FileCache;
-use common::{AccessLog, CommonArgs, DateCache, GraceArgs, Site, TimeoutArgs};
-use eventloop::http1::{Env, Http1, HttpService};
-use eventloop::{Config, EventLoop, Service, Session, Tls, Turn};
-use std::net::IpAddr;
+use common::{AccessLog, CommonArgs, GraceArgs, Site, TimeoutArgs};
+use eventloop::http1::{Env, HttpOnly};
+use eventloop::{Config, EventLoop, Tls};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -153,54 +152,22 @@ fn users(args: &Args) -> Result<common::auth::Users, String> {
 // ANCHOR_END: startup
 
 // ANCHOR: wiring
-/// What every connection shares: the HTTP/1.1 sessions' site, cache, log and settings.
-struct Stage06 {
-    http: Env,
-}
-
-impl Service<Tls> for Stage06 {
-    type Message = ();
-
-    /// Every connection speaks HTTP/1.1 (ALPN offers nothing else).
-    fn open(&mut self, peer: IpAddr, turn: &Turn) -> Box<dyn Session<Tls, Stage06>> {
-        Box::new(Http1::new(peer, turn.now))
-    }
-}
-
-impl HttpService<Tls> for Stage06 {
-    fn http(&mut self) -> &mut Env {
-        &mut self.http
-    }
-}
-
-/// One loop on this thread, serving `site` over TLS, and owning SIGINT and SIGTERM.
+/// One loop on this thread, serving `site` over TLS with HTTP/1.1, and owning SIGINT and
+/// SIGTERM.
 fn event_loop(
     args: &Args,
     site: Site,
     tls: Arc<rustls::ServerConfig>,
     log: AccessLog,
-    listener: std::net::TcpListener,
-) -> std::io::Result<EventLoop<Tls, Stage06>> {
+    listener: TcpListener,
+) -> std::io::Result<EventLoop<Tls, HttpOnly>> {
     let config = Config {
         name: "stage06",
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         grace: args.stop.period(),
         signals: true,
     };
-    let turn = Turn::new();
-    let http = Env {
-        site,
-        cache: FileCache::default(),
-        log,
-        dates: DateCache::default(),
-        idle_timeout: args.timeouts.idle(),
-        header_timeout: args.timeouts.header(),
-        server: "stage06",
-        switches: Vec::new(),
-        now: turn.now,
-        wall: turn.wall,
-        draining: false,
-    };
-    EventLoop::new(config, listener, tls, Stage06 { http })
+    let http = Env::new(site, log, &args.timeouts, "stage06");
+    EventLoop::new(config, listener, tls, HttpOnly { http })
 }
 // ANCHOR_END: wiring
