@@ -11,7 +11,7 @@
 # eventloop's plain example (the library's loop, TCP), stage06 (the library's loop, TLS), and
 # OLD_STAGE06 when given (a stage06 binary built from before the library, e.g. from `main`).
 # Then, with OLD_STAGE06, wrk over TLS as httperf/run's scenario 9 does (one thread, 50
-# connections, the 1 KB file), the old binary and the new one in the same run.
+# connections, the 1 KB file), the old binary and the new one taking turns (ROUNDS, default 5).
 # Needs httperf, strace and wrk (apt-get install httperf strace wrk).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -64,15 +64,21 @@ syscalls stage06 target/release/stage06 --ssl
 [ -n "$OLD" ] || exit 0
 syscalls stage06-old "$OLD" --ssl
 
-# wrk NAME BINARY: TLS keep-alive throughput, scenario 9's command.
+# wrk NAME BINARY: TLS keep-alive throughput, scenario 9's command, and the server's CPU time
+# per request (utime + stime from /proc, in clock ticks): on a shared machine the rate swings
+# with everyone else's load, the CPU a request costs much less.
 wrk_tls() {
     start "$1" "$2"
     wrk -t 1 -c 50 -d "${WRK_SECS}s" --timeout 5s "https://127.0.0.1:$PORT/1k.bin" >"$ROOT/wrk-$1.txt"
+    local ticks requests
+    ticks=$(awk '{print $14 + $15}' "/proc/$PID/stat")
     kill -TERM "$PID"
     wait "$PID" || true
-    echo "$1: $(grep 'Requests/sec' "$ROOT/wrk-$1.txt")"
+    requests=$(awk '/requests in/ {print $1}' "$ROOT/wrk-$1.txt")
+    echo "$1: $(grep 'Requests/sec' "$ROOT/wrk-$1.txt" | tr -s ' '), server CPU" \
+        "$(echo "scale=1; $ticks * 1000000 / $(getconf CLK_TCK) / $requests" | bc) us per request"
 }
-for round in 1 2; do
+for round in $(seq "${ROUNDS:-5}"); do
     echo "wrk round $round"
     wrk_tls stage06-old "$OLD"
     wrk_tls stage06 target/release/stage06
