@@ -94,7 +94,7 @@ impl<T: Transport> HttpService<T> for Toy {
     }
 }
 
-/// A folder with one file, `notes.txt`, for the HTTP/1.1 side.
+/// A fresh folder with one file, `notes.txt`, for the HTTP/1.1 side (removed with the loop).
 fn root() -> PathBuf {
     static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -111,6 +111,7 @@ struct Running {
     port: u16,
     stop: Handle<()>,
     thread: Option<std::thread::JoinHandle<()>>,
+    root: PathBuf,
 }
 
 impl Drop for Running {
@@ -119,6 +120,7 @@ impl Drop for Running {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 
@@ -127,12 +129,14 @@ where
     T::Config: Send,
 {
     let (tell, told) = std::sync::mpsc::channel();
+    let root = root();
+    let site = Site::new(&root).expect("site");
     let thread = std::thread::spawn(move || {
         let listener =
             TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)).expect("bind");
         let turn = Turn::new();
         let http = Env {
-            site: Site::new(&root()).expect("site"),
+            site,
             cache: FileCache::default(),
             log: AccessLog::Off,
             dates: DateCache::default(),
@@ -161,6 +165,7 @@ where
         port,
         stop,
         thread: Some(thread),
+        root,
     }
 }
 
