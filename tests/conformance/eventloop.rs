@@ -75,7 +75,7 @@ pub fn one_thread_serves_five_hundred_connections(stage: &Stage) {
     }
     // Every client is connected and has asked; the server holds them all at once.
     assert!(
-        server.wait_for(Duration::from_secs(20), || server.open_fds() >= 500),
+        server.wait_for(Duration::from_secs(60), || server.open_fds() >= 500),
         "only {} descriptors open",
         server.open_fds()
     );
