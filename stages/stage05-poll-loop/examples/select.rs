@@ -12,8 +12,9 @@
 //! or more has no bit, and `FD_SET` on it would write past the array (glibc's C macro does so
 //! silently). So `watch` refuses such a descriptor, and the loop answers that connection with
 //! `503 Service Unavailable` and closes it. Descriptors 0 to 2 are stdin, stdout and stderr,
-//! 3 the listener, and the access log takes one more; so about the 1,019th connection open at
-//! once is the first refused, and a new one is served again as soon as one closes.
+//! then come the access log (if it is a file) and the listener: connections get 5 to 1023 at
+//! most, so about the 1,020th open at once is the first refused, and a new one is served
+//! again once one closes.
 
 #[allow(dead_code)] // its graceful-shutdown helpers are stage05's, not used here
 #[path = "../src/connection.rs"]

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant, SystemTime};
 /// the examples keep it in user space, and every `wait` hands the kernel all of it, ready or
 /// not, and then looks through all of it for the few that are.
 pub trait Readiness: Sized {
+    /// One with nothing watched yet.
     fn new() -> io::Result<Self>;
     /// Watches `fd` for `interest` (`None`: for nothing, for now) and reports it as `key`.
     /// Called again with the same key to change the interest. An error means it cannot be
