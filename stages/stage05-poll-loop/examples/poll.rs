@@ -1,4 +1,4 @@
-//! stage05's loop on `poll(2)`, select's successor (1986):
+//! stage05's loop on `poll(2)`, select's successor from System V Release 3:
 //! `cargo run --release -p stage05 --example poll -- 8080 ./www`.
 //!
 //! As in the select example, everything but the readiness API is stage05's (`shared/mod.rs`).
