@@ -1,16 +1,31 @@
 //! stage05's loop on poll(2) (`cargo run -p stage05 --example poll`) against the conformance
-//! suite: the same HTTP as stage05, so the same http10 and keep-alive behaviours, and no
-//! FD_SETSIZE: poll takes descriptors of any number, as many as the process may open.
+//! suite: the same HTTP and the same connection state machine as stage05, so the same
+//! behaviours, less what the example leaves out: graceful shutdown (the pool group's stop and
+//! the event loop's SIGTERM behaviour). And no FD_SETSIZE: poll takes descriptors of any
+//! number, as many as the process may open.
 
 mod conformance;
 mod support;
 
 use support::Stage;
 
-const STAGE: Stage = Stage::new("stage05-poll");
+/// What the example leaves out: graceful shutdown.
+const SKIPS: &[(&str, &str)] = &[(
+    "sigterm_lets_the_response_in_flight_finish",
+    "no graceful shutdown in the example: SIGTERM stops it at once",
+)];
+
+const STAGE: Stage = Stage::new("stage05-poll").skipping(SKIPS);
 
 http10_behaviours!(crate::STAGE);
 keepalive_behaviours!(crate::STAGE);
+traversal_behaviours!(crate::STAGE);
+limits_behaviours!(crate::STAGE);
+resilience_behaviours!(crate::STAGE);
+hostile_behaviours!(crate::STAGE);
+cli_behaviours!(crate::STAGE);
+pipelining_behaviours!(crate::STAGE);
+eventloop_behaviours!(crate::STAGE);
 
 const GET: &str = "GET /notes.txt HTTP/1.1\r\nHost: test\r\n\r\n";
 

@@ -1,17 +1,38 @@
 //! stage05's loop on select(2) (`cargo run -p stage05 --example select`) against the
-//! conformance suite: the same HTTP as stage05, so the same http10 and keep-alive behaviours,
-//! plus select's own limit. A descriptor numbered FD_SETSIZE (1024) or more has no bit in an
-//! `fd_set`: the connection that gets one is answered 503 and closed, never watched.
+//! conformance suite: the same HTTP and the same connection state machine as stage05, so the
+//! same behaviours, less what the example leaves out: graceful shutdown (the pool group's stop
+//! and the event loop's SIGTERM behaviour). Plus select's own limit: a descriptor numbered FD_SETSIZE (1024) or
+//! more has no bit in an `fd_set`, so the connection that gets one is answered 503 and closed,
+//! never watched.
 
 mod conformance;
 mod support;
 
 use support::{Stage, READ_TIMEOUT};
 
-const STAGE: Stage = Stage::new("stage05-select");
+/// What the example leaves out: graceful shutdown; and what select cannot do.
+const SKIPS: &[(&str, &str)] = &[
+    (
+        "sigterm_lets_the_response_in_flight_finish",
+        "no graceful shutdown in the example: SIGTERM stops it at once",
+    ),
+    (
+        "ten_thousand_idle_connections_and_still_serving",
+        "select stops at FD_SETSIZE (1024): see past_fd_setsize_a_connection_gets_503_and_close",
+    ),
+];
+
+const STAGE: Stage = Stage::new("stage05-select").skipping(SKIPS);
 
 http10_behaviours!(crate::STAGE);
 keepalive_behaviours!(crate::STAGE);
+traversal_behaviours!(crate::STAGE);
+limits_behaviours!(crate::STAGE);
+resilience_behaviours!(crate::STAGE);
+hostile_behaviours!(crate::STAGE);
+cli_behaviours!(crate::STAGE);
+pipelining_behaviours!(crate::STAGE);
+eventloop_behaviours!(crate::STAGE);
 
 const GET: &str = "GET /notes.txt HTTP/1.1\r\nHost: test\r\n\r\n";
 
