@@ -1,9 +1,9 @@
 //! stage05's loop on select(2) (`cargo run -p stage05 --example select`) against the
 //! conformance suite: the same HTTP and the same connection state machine as stage05, so the
 //! same behaviours, less what the example leaves out: graceful shutdown (the pool group's stop
-//! and the event loop's SIGTERM behaviour). Plus select's own limit: a descriptor numbered FD_SETSIZE (1024) or
-//! more has no bit in an `fd_set`, so the connection that gets one is answered 503 and closed,
-//! never watched.
+//! and the event loop's SIGTERM behaviour). Plus select's own limit: a descriptor numbered
+//! FD_SETSIZE (1024) or more has no bit in an `fd_set`, so the connection that gets one is
+//! answered 503 and closed, never watched.
 
 mod conformance;
 mod support;
