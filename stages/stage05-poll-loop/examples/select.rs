@@ -9,9 +9,10 @@
 //! of a wait grows with the number of connections, ready or not.
 //!
 //! And an `fd_set` is a fixed array of `FD_SETSIZE` (1024) bits: a descriptor numbered 1024
-//! or more has no bit, and `FD_SET` on it would write past the array (glibc's C macro does so
-//! silently). So `watch` refuses such a descriptor, and the loop answers that connection with
-//! `503 Service Unavailable` and closes it. Descriptors 0 to 2 are stdin, stdout and stderr,
+//! or more has no bit. glibc's C macro `FD_SET` writes past the array for it (silently, unless
+//! built with `_FORTIFY_SOURCE`); the libc crate's panics, which kills the server and every
+//! connection it holds. So `watch` refuses such a descriptor, and the loop answers that
+//! connection with `503 Service Unavailable` and closes it. Descriptors 0 to 2 are stdin, stdout and stderr,
 //! then come the access log (if it is a file) and the listener: connections get 5 to 1023 at
 //! most, so about the 1,020th open at once is the first refused, and a new one is served
 //! again once one closes.
