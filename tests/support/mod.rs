@@ -127,9 +127,10 @@ pub fn binary(stage: &str) -> PathBuf {
     path
 }
 
-/// Raises this process's soft limit on open descriptors to at least `want` (to the hard
-/// limit), for a test that holds more client sockets than the usual 1024. The servers it
-/// starts inherit the limit. Err says why it cannot (the hard limit is lower).
+/// Raises this process's soft limit on open descriptors to the hard limit, for a test that
+/// holds more client sockets than the usual 1024 (all the way, not to `want`: tests running at
+/// the same time in this process share the limit). The servers it starts inherit it. Err says
+/// why it cannot give `want` (the hard limit is lower).
 pub fn raise_fd_limit(want: u64) -> Result<(), String> {
     #[repr(C)]
     struct Rlimit {
@@ -152,7 +153,7 @@ pub fn raise_fd_limit(want: u64) -> Result<(), String> {
             limit.max
         ));
     }
-    limit.cur = limit.cur.max(want);
+    limit.cur = limit.max;
     if unsafe { setrlimit(RLIMIT_NOFILE, &limit) } != 0 {
         return Err(format!("setrlimit: {}", io::Error::last_os_error()));
     }
