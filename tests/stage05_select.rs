@@ -71,7 +71,7 @@ fn past_fd_setsize_a_connection_gets_503_and_close() {
     assert!(refused.is_closed(), "the refused connection stays open");
     // Said once on stderr, and logged (both reach us through other processes: wait a little).
     let said = server.wait_for(READ_TIMEOUT, || {
-        server.stderr().contains("past select's FD_SETSIZE")
+        server.stderr().contains("no bit in select's fd_set")
     });
     assert!(said, "stderr: {}", server.stderr());
     let logged = server.wait_for(READ_TIMEOUT, || server.log().contains("\" 503 88 "));

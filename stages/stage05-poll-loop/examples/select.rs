@@ -53,7 +53,7 @@ impl Readiness for Select {
         // The limit that ends select's story: no bit exists for this descriptor.
         if usize::try_from(fd).map_or(true, |fd| fd >= libc::FD_SETSIZE) {
             return Err(io::Error::other(format!(
-                "descriptor {fd} is past select's FD_SETSIZE ({})",
+                "descriptor {fd} has no bit in select's fd_set (FD_SETSIZE is {})",
                 libc::FD_SETSIZE
             )));
         }

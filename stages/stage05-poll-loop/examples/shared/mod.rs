@@ -32,7 +32,7 @@ pub trait Readiness: Sized {
     fn new() -> io::Result<Self>;
     /// Watches `fd` for `interest` (`None`: for nothing, for now) and reports it as `key`.
     /// Called again with the same key to change the interest. An error means it cannot be
-    /// watched at all (select: a descriptor past `FD_SETSIZE`).
+    /// watched at all (select: a descriptor numbered `FD_SETSIZE` or more).
     fn watch(&mut self, key: usize, fd: RawFd, interest: Option<Interest>) -> io::Result<()>;
     /// Stops watching `key` (its descriptor is about to be closed).
     fn forget(&mut self, key: usize);
@@ -232,7 +232,7 @@ impl<R: Readiness> Server<R> {
 
     // ANCHOR: admit
     /// Watches a new connection and gives it its first deadline; one the readiness API cannot
-    /// watch (select: its descriptor is past `FD_SETSIZE`) is refused with a 503 instead.
+    /// watch (select: its descriptor is `FD_SETSIZE` or more) is refused with a 503 instead.
     fn admit(&mut self, stream: TcpStream, peer: IpAddr) {
         if stream.set_nonblocking(true).is_err() {
             return;
