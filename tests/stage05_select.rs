@@ -59,8 +59,8 @@ fn past_fd_setsize_a_connection_gets_503_and_close() {
             other => panic!("connection {}: {other}", open.len() + 1),
         }
     };
-    // The server's own descriptors come first (0-2, the access log, the listener: 5 at
-    // startup, and the files it has open at the moment); connections have the rest, to 1023.
+    // The server's own descriptors come first (0-2, the access log, the listener, and any the
+    // environment let it inherit); connections have the rest, up to 1023.
     assert!(
         (1000..=1019).contains(&open.len()),
         "{} connections served before the refusal",
