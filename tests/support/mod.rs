@@ -24,6 +24,9 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(15);
 /// A stage under test: its package name, and the shared behaviours it does not claim.
 #[derive(Clone, Copy, Debug)]
 pub struct Stage {
+    /// The package (`stage05`), or `package-example` for an example of one (`stage05-select`
+    /// is `cargo run -p stage05 --example select`). Either way, what the program calls itself:
+    /// its startup line and its `Server` field.
     pub name: &'static str,
     /// (behaviour, why this stage skips it): printed when the test runs, never silent.
     pub skips: &'static [(&'static str, &'static str)],
@@ -85,7 +88,8 @@ pub const NO_POOL: &[(&str, &str)] = &[
     ),
 ];
 
-/// Path of a stage's binary, built once per test process.
+/// Path of a stage's binary, built once per test process. A name `package-example` is that
+/// package's example, built with `--example` (see [`Stage::name`]).
 pub fn binary(stage: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
     let mut built = BUILT
@@ -95,23 +99,65 @@ pub fn binary(stage: &str) -> PathBuf {
     if let Some(path) = built.get(stage) {
         return path.clone();
     }
+    let (target, file) = match stage.split_once('-') {
+        Some((package, example)) => (
+            vec!["-p", package, "--example", example],
+            Path::new("examples").join(example),
+        ),
+        None => (vec!["-p", stage], PathBuf::from(stage)),
+    };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", stage])
+        .args(["build", "--quiet"])
+        .args(&target)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .expect("run cargo build");
-    assert!(status.success(), "cargo build -p {stage} failed");
-    // The test executable lives in target/<profile>/deps; the binaries one level up.
+    assert!(status.success(), "cargo build {} failed", target.join(" "));
+    // The test executable lives in target/<profile>/deps; the binaries one level up, and
+    // examples in target/<profile>/examples.
     let exe = std::env::current_exe().expect("current exe");
     let path = exe
         .parent()
         .and_then(Path::parent)
         .expect("target dir")
-        .join(stage);
+        .join(file);
     assert!(path.exists(), "{} was not built", path.display());
     built.insert(stage.to_string(), path.clone());
     path
+}
+
+/// Raises this process's soft limit on open descriptors to the hard limit, for a test that
+/// holds more client sockets than the usual 1024 (all the way, not to `want`: tests running at
+/// the same time in this process share the limit). The servers it starts inherit it. Err says
+/// why it cannot give `want` (the hard limit is lower).
+pub fn raise_fd_limit(want: u64) -> Result<(), String> {
+    #[repr(C)]
+    struct Rlimit {
+        cur: u64,
+        max: u64,
+    }
+    const RLIMIT_NOFILE: i32 = 7;
+    extern "C" {
+        fn getrlimit(resource: i32, rlim: *mut Rlimit) -> i32;
+        fn setrlimit(resource: i32, rlim: *const Rlimit) -> i32;
+    }
+    let mut limit = Rlimit { cur: 0, max: 0 };
+    // SAFETY: both calls only read or write the struct passed, laid out as the C one.
+    if unsafe { getrlimit(RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(format!("getrlimit: {}", io::Error::last_os_error()));
+    }
+    if limit.max < want {
+        return Err(format!(
+            "the hard limit on descriptors is {}, under the {want} this needs",
+            limit.max
+        ));
+    }
+    limit.cur = limit.max;
+    if unsafe { setrlimit(RLIMIT_NOFILE, &limit) } != 0 {
+        return Err(format!("setrlimit: {}", io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 /// A running server process, killed when dropped.

@@ -23,8 +23,6 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::time::{Duration, Instant, SystemTime};
 
-/// The `Server` field of every response.
-const SERVER: &str = "stage05";
 /// Stop parsing pipelined requests once this much response is waiting to be written: a client
 /// that sends requests and never reads must not make us buffer its answers without bound.
 const OUTPUT_HIGH_WATER: usize = 64 * 1024;
@@ -39,6 +37,8 @@ const LINGER_BYTES: usize = 256 * 1024;
 /// Everything a connection borrows from the loop while it works: the site, the cache, the
 /// log, the clock (read once per loop turn, not once per connection), and the settings.
 pub struct Env {
+    /// The `Server` field of every response: "stage05" (or the name of an example using it).
+    pub server: &'static str,
     pub site: Site,
     pub cache: FileCache,
     pub log: AccessLog,
@@ -324,7 +324,7 @@ impl Connection {
             } else {
                 persistence(request)
             };
-            hit.write_head(out, Version::Http11, connection, date, SERVER);
+            hit.write_head(out, Version::Http11, connection, date, env.server);
             out.extend_from_slice(hit.body());
             let (status, sent) = (hit.status(), hit.body().len() as u64);
             env.log
@@ -337,7 +337,7 @@ impl Connection {
         } else {
             connection_for(Some(request), &response)
         };
-        response.write_head(out, Version::Http11, connection, date, SERVER);
+        response.write_head(out, Version::Http11, connection, date, env.server);
         let (status, sent) = (response.status, response.body_len());
         match response.body {
             Body::File(file) => {
@@ -364,7 +364,7 @@ impl Connection {
     fn refuse(&mut self, refusal: Refusal, out: &mut Vec<u8>, env: &mut Env) {
         let (status, response) = (refusal.status, refusal.response());
         let date = env.dates.get(env.wall);
-        response.write_head(out, Version::Http11, Persistence::Close, date, SERVER);
+        response.write_head(out, Version::Http11, Persistence::Close, date, env.server);
         if let Body::Bytes(bytes) = &response.body {
             out.extend_from_slice(bytes);
         }

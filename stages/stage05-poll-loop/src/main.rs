@@ -137,6 +137,7 @@ impl Server {
             grace_ends: None,
             grace: args.stop.period(),
             env: Env {
+                server: "stage05",
                 site,
                 cache: FileCache::default(),
                 log,
