@@ -10,10 +10,16 @@ mod support;
 use support::Stage;
 
 /// What the example leaves out: graceful shutdown.
-const SKIPS: &[(&str, &str)] = &[(
-    "sigterm_lets_the_response_in_flight_finish",
-    "no graceful shutdown in the example: SIGTERM stops it at once",
-)];
+const SKIPS: &[(&str, &str)] = &[
+    (
+        "sigterm_lets_the_response_in_flight_finish",
+        "no graceful shutdown in the example: SIGTERM stops it at once",
+    ),
+    (
+        "absurd_grace_is_refused_at_parse_time",
+        "no --grace in the example: it has no graceful stop",
+    ),
+];
 
 const STAGE: Stage = Stage::new("stage05-poll").skipping(SKIPS);
 
@@ -26,6 +32,7 @@ hostile_behaviours!(crate::STAGE);
 cli_behaviours!(crate::STAGE);
 pipelining_behaviours!(crate::STAGE);
 eventloop_behaviours!(crate::STAGE);
+filesystem_behaviours!(crate::STAGE);
 
 const GET: &str = "GET /notes.txt HTTP/1.1\r\nHost: test\r\n\r\n";
 

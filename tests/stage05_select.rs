@@ -17,6 +17,10 @@ const SKIPS: &[(&str, &str)] = &[
         "no graceful shutdown in the example: SIGTERM stops it at once",
     ),
     (
+        "absurd_grace_is_refused_at_parse_time",
+        "no --grace in the example: it has no graceful stop",
+    ),
+    (
         "ten_thousand_idle_connections_and_still_serving",
         "select stops at FD_SETSIZE (1024): see past_fd_setsize_a_connection_gets_503_and_close",
     ),
@@ -33,6 +37,7 @@ hostile_behaviours!(crate::STAGE);
 cli_behaviours!(crate::STAGE);
 pipelining_behaviours!(crate::STAGE);
 eventloop_behaviours!(crate::STAGE);
+filesystem_behaviours!(crate::STAGE);
 
 const GET: &str = "GET /notes.txt HTTP/1.1\r\nHost: test\r\n\r\n";
 
