@@ -102,6 +102,8 @@ pub struct Root {
     real: PathBuf,
     /// The directory itself (`O_PATH`: for lookups only). Shared: a `Site` is cloned per worker.
     dir: Arc<OwnedFd>,
+    /// Its device and inode: how the walk knows it has arrived at ROOT by another name.
+    id: (u64, u64),
 }
 
 impl Root {
@@ -113,9 +115,11 @@ impl Root {
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
+        let id = dir_id(&dir)?;
         Ok(Root {
             real,
             dir: Arc::new(dir),
+            id,
         })
     }
 
@@ -123,6 +127,12 @@ impl Root {
     pub fn path(&self) -> &Path {
         &self.real
     }
+}
+
+/// A directory's device and inode, from its descriptor.
+fn dir_id(dir: &OwnedFd) -> io::Result<(u64, u64)> {
+    let stat = fs::fstat(dir)?;
+    Ok((stat.st_dev, stat.st_ino))
 }
 
 /// A file opened beneath ROOT, judged by its descriptor.
@@ -219,19 +229,68 @@ fn open_beneath(root: &Root, relative: &Path) -> io::Result<OwnedFd> {
 /// Linux's limit on symlinks followed in one lookup (`MAXSYMLINKS`).
 const MAX_LINKS: usize = 40;
 
+/// The most names (and `..`s) one walk looks up, symlink targets included. The kernel needs
+/// no such bound: its steps cost nanoseconds. Each of ours is a system call, on the thread
+/// that serves everyone in stage05, and 40 links of 4 KiB targets (`d/../d/../..`) would be
+/// 64,000 of them for one request. A real path is a few dozen names; this is plenty.
+const MAX_STEPS: usize = 1024;
+
 /// Opens `relative` beneath `root` one component at a time, never letting the kernel follow
 /// a symlink (`O_NOFOLLOW`). A symlink is read (`readlinkat`) and its target walked in turn:
-/// from ROOT when it is absolute and names a place below ROOT ([`below_root`]; any other
-/// absolute target is outside), else from the directory holding it. `..` drops a directory
-/// this walk opened itself, so it can never climb above ROOT.
+/// from the directory holding it when relative; from ROOT when absolute and spelled with
+/// ROOT's real path; else from `/`, looking at directories only, until the walk arrives at
+/// ROOT itself (same device and inode: ROOT by another name, such as `/var/www` linked to
+/// `/srv/www`). A path that ends outside, or climbs above ROOT (`..` drops a directory the
+/// walk opened itself), is an escape. One budget of links and steps covers the whole walk.
 fn walk_beneath(root: &Root, relative: &Path) -> io::Result<OwnedFd> {
     let escape = || io::Error::from(Errno::XDEV);
     // The directories walked into below ROOT, innermost last.
     let mut dirs: Vec<OwnedFd> = Vec::new();
+    // While following an absolute target that has not reached ROOT yet: the directories from
+    // `/` down, innermost last. Nothing out there is ever opened but as a directory.
+    let mut outside: Option<Vec<OwnedFd>> = None;
     // The components still to walk; a symlink's target goes in front of them.
     let mut todo: VecDeque<OsString> = components(relative);
-    let mut links = 0;
+    let (mut links, mut steps) = (0, 0);
     while let Some(name) = todo.pop_front() {
+        steps += 1;
+        if steps > MAX_STEPS {
+            return Err(Errno::LOOP.into());
+        }
+        if let Some(path) = &mut outside {
+            if name == ".." {
+                // `/..` is `/`.
+                if path.len() > 1 {
+                    path.pop();
+                }
+            } else {
+                let here = path.last().ok_or_else(escape)?;
+                let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                match fs::openat(here, &name, flags, Mode::empty()) {
+                    Ok(fd) => path.push(fd),
+                    // Out here, anything but a directory or a symlink ends the walk outside.
+                    Err(Errno::NOTDIR | Errno::LOOP) => {
+                        let target =
+                            fs::readlinkat(here, &name, Vec::new()).map_err(|_| escape())?;
+                        links += 1;
+                        if links > MAX_LINKS {
+                            return Err(Errno::LOOP.into());
+                        }
+                        follow(root, target, &mut dirs, &mut outside, &mut todo)?;
+                        continue;
+                    }
+                    Err(_) => return Err(escape()),
+                }
+            }
+            // Arrived at ROOT (by whatever name): the rest is walked beneath it.
+            if let Some(path) = &outside {
+                let here = path.last().ok_or_else(escape)?;
+                if dir_id(here)? == root.id {
+                    outside = None;
+                }
+            }
+            continue;
+        }
         if name == ".." {
             dirs.pop().ok_or_else(escape)?;
             continue;
@@ -261,16 +320,10 @@ fn walk_beneath(root: &Root, relative: &Path) -> io::Result<OwnedFd> {
         if links > MAX_LINKS {
             return Err(Errno::LOOP.into());
         }
-        let target = PathBuf::from(OsString::from_vec(target.into_bytes()));
-        let target = if target.is_absolute() {
-            dirs.clear();
-            below_root(root, &target).ok_or_else(escape)?
-        } else {
-            target
-        };
-        for component in components(&target).into_iter().rev() {
-            todo.push_front(component);
-        }
+        follow(root, target, &mut dirs, &mut outside, &mut todo)?;
+    }
+    if outside.is_some() {
+        return Err(escape());
     }
     // The path ended at a directory (ROOT itself, or a `..`): open it as a last component.
     let here = dirs.last().map_or(root.dir.as_fd(), |dir| dir.as_fd());
@@ -282,17 +335,41 @@ fn walk_beneath(root: &Root, relative: &Path) -> io::Result<OwnedFd> {
     )?)
 }
 
-/// Where an absolute symlink target lies below ROOT, as a path relative to it: spelled with
-/// ROOT's real path, or with another spelling of it (ROOT served as `/var/www`, a symlink to
-/// `/srv/www`), which `canonicalize` finds. That looks at names outside our control, but only
-/// to compute a name: the walk then opens it beneath ROOT like any other, so a name that
-/// changes meanwhile can lead nowhere but inside ROOT.
-fn below_root(root: &Root, target: &Path) -> Option<PathBuf> {
-    if let Ok(rest) = target.strip_prefix(&root.real) {
-        return Some(rest.to_path_buf());
+/// Puts a symlink's target in front of the components still to walk, and says where it
+/// starts: the current directory when relative, ROOT when absolute and spelled with ROOT's
+/// real path (no need to look outside), else `/`.
+fn follow(
+    root: &Root,
+    target: std::ffi::CString,
+    dirs: &mut Vec<OwnedFd>,
+    outside: &mut Option<Vec<OwnedFd>>,
+    todo: &mut VecDeque<OsString>,
+) -> io::Result<()> {
+    let target = PathBuf::from(OsString::from_vec(target.into_bytes()));
+    let rest = if target.is_absolute() {
+        dirs.clear();
+        match target.strip_prefix(&root.real) {
+            Ok(rest) => {
+                *outside = None;
+                rest
+            }
+            Err(_) => {
+                let slash = fs::open(
+                    "/",
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
+                *outside = Some(vec![slash]);
+                &target
+            }
+        }
+    } else {
+        &target
+    };
+    for component in components(rest).into_iter().rev() {
+        todo.push_front(component);
     }
-    let real = target.canonicalize().ok()?;
-    real.strip_prefix(&root.real).ok().map(Path::to_path_buf)
+    Ok(())
 }
 
 /// The names and `..`s of a relative path (`.` and empty names dropped).
@@ -435,6 +512,26 @@ mod tests {
         symlink(&real, dir.join("alias")).expect("link");
         symlink(dir.join("alias/a.txt"), real.join("alias-in.txt")).expect("link");
         symlink(dir.join("alias/../secret.txt"), real.join("alias-out.txt")).expect("link");
+        // ROOT spelled through a path outside that the walk must follow from `/`.
+        let proc = |path: &Path| PathBuf::from(format!("/proc/self/root{}", path.display()));
+        symlink(proc(&real.join("a.txt")), real.join("proc-in.txt")).expect("link");
+        symlink(proc(&dir.join("secret.txt")), real.join("proc-out.txt")).expect("link");
+        symlink(
+            proc(&real.join("docs/../../secret.txt")),
+            real.join("proc-dots.txt"),
+        )
+        .expect("link");
+        symlink(format!("{}/alias", dir.display()), real.join("proc-root")).expect("link");
+        // 40 links, each 480 `docs/..` long: within the kernel's limits, beyond the walk's steps.
+        let pad = "docs/../".repeat(480);
+        for i in 0..39 {
+            symlink(
+                format!("{}/{pad}long{}", real.display(), i + 1),
+                real.join(format!("long{i}")),
+            )
+            .expect("link");
+        }
+        symlink("a.txt", real.join("long39")).expect("link");
         rustix::fs::mkfifoat(&*root.dir, "fifo", Mode::from_raw_mode(0o600)).expect("mkfifo");
         let cases = [
             ("a.txt", Ok(1)),
@@ -453,6 +550,12 @@ mod tests {
             ("through-file", Err("not a directory")),
             ("missing/x", Err("missing")),
             ("fifo", Err("fifo")),
+            ("proc-in.txt", Ok(1)),
+            ("proc-out.txt", Err("escape")),
+            ("proc-dots.txt", Err("escape")),
+            ("proc-root/docs/deep/d.txt", Ok(2)),
+            ("proc-root", Err("dir")),
+            ("long0", Err("loop")),
         ];
         for (relative, expected) in cases {
             for walk in [false, true] {

@@ -1,5 +1,6 @@
 //! A file system that changes under the server: entries swapped by `rename` while requests
-//! are served, a FIFO where a file was, a file dated before 1970. Whoever can create or rename
+//! are served, a FIFO where a file was, a file dated before 1970, symlinks built to make each
+//! lookup cost thousands of system calls. Whoever can create or rename
 //! entries inside ROOT (an upload folder, a shared directory) can do each of these; none may
 //! leak a byte from outside ROOT, block the server, or crash it.
 //!
@@ -22,6 +23,7 @@ macro_rules! filesystem_behaviours {
             a_directory_swapped_with_a_symlink_out_never_leaks,
             a_fifo_swapped_in_does_not_stop_the_server,
             a_file_dated_1969_is_served_without_validators,
+            symlinks_that_cost_too_many_lookups_are_a_404,
         ]);
     };
 }
@@ -243,6 +245,52 @@ pub fn a_file_dated_1969_is_served_without_validators(stage: &Stage) {
     assert!(later
         .header("Last-Modified")
         .is_some_and(|date| date.ends_with(" GMT")));
+    drop(server);
+    let _ = fs::remove_dir_all(base);
+}
+
+/// Symlinks built to make one lookup expensive: 40 absolute links (absolute, so the server
+/// walks them itself, one system call per name), each target about 4 KiB of `d/../d/..`.
+/// The kernel would resolve the chain; walked by the server it was 64,000 lookups per request,
+/// and through `/proc/self/root` (ROOT spelled by another name, once resolved by `realpath`
+/// with a fresh 40-link allowance per link) about 5 s of stage05's only thread per request.
+/// Past the walk's budget the answer is a 404; ROOT spelled through `/proc/self/root` within
+/// it still works, and another client is answered between the expensive requests.
+pub fn symlinks_that_cost_too_many_lookups_are_a_404(stage: &Stage) {
+    use std::os::unix::fs::symlink;
+    let base = scratch("lookups");
+    let root = base.join("root");
+    fs::create_dir(root.join("d")).expect("mkdir d");
+    fs::write(root.join("a.txt"), INSIDE).expect("write");
+    let real = fs::canonicalize(&root).expect("canonical root");
+    let real = real.to_str().expect("a UTF-8 temp path");
+    // As long as a symlink target may be (4095 bytes), whatever the temp folder's path.
+    let pad = "d/../".repeat((3_900 - real.len()) / 5);
+    for i in 0..39 {
+        let target = format!("{real}/{pad}long{}", i + 1);
+        symlink(target, root.join(format!("long{i}"))).expect("symlink");
+        let target = format!("/proc/self/root{real}/{pad}proc{}", i + 1);
+        symlink(target, root.join(format!("proc{i}"))).expect("symlink");
+    }
+    symlink("a.txt", root.join("long39")).expect("symlink");
+    symlink("a.txt", root.join("proc39")).expect("symlink");
+    symlink(
+        format!("/proc/self/root{real}/a.txt"),
+        root.join("alias.txt"),
+    )
+    .expect("symlink");
+    let mut server = Server::start(stage, &root, &[]);
+    let mut attacker = Repeater::new(&server);
+    let mut other = Repeater::new(&server);
+    for i in 0..20 {
+        // A new spelling each time, so that no cache answers instead of the walk.
+        assert_eq!(attacker.get(&spelling(".", "long0", i)).status, 404);
+        assert_eq!(attacker.get(&spelling(".", "proc0", i)).status, 404);
+        assert_eq!(other.get("/a.txt").text(), INSIDE);
+    }
+    let alias = Repeater::new(&server).get("/alias.txt");
+    assert_eq!((alias.status, alias.text()), (200, INSIDE.to_string()));
+    server.assert_alive();
     drop(server);
     let _ = fs::remove_dir_all(base);
 }
