@@ -455,8 +455,44 @@ def ranges() -> list[Variant]:
     return out
 
 
+def targets_and_bodies() -> list[Variant]:
+    """Odd bytes in the request target, Expect, and bodies pipelined back to back."""
+    out = []
+    for name, target in [("NUL", b"/a\x00b"), ("DEL", b"/a\x7fb"), ("obs-text 80", b"/a\x80b"),
+                         ("obs-text ff", b"/\xff"), ("UTF-8 e9", b"/caf\xc3\xa9"), ("VT", b"/a\x0bb"),
+                         ("FF", b"/a\x0cb"), ("CR", b"/a\rb"), ("HTAB", b"/a\tb"), ("query DEL", b"/?\x7f"),
+                         ("fragment", b"/style.css#x"), ("%00", b"/style.css%00"),
+                         ("%2e%2e%2f", b"/%2e%2e%2fstyle.css"), ("empty", b""), ("*", b"*")]:
+        raw = b"GET " + target + b" HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        allowed = PATH_400 if name == "%00" else OUR_SLASH if "%2f" in name else STRICTER_HEAD
+        out.append(Variant(f"target {name}", raw, ("follow-up",), allowed, group="targets"))
+    two = (b"POST /style.css HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"5\r\nhello\r\n0\r\n\r\n")
+    for name, raw in [
+        ("two chunked POSTs", two + two),
+        ("chunked POST then CL POST", two + b"POST /style.css HTTP/1.1\r\nHost: localhost\r\n"
+                                            b"Content-Length: 3\r\n\r\nabc"),
+        ("Expect 100-continue with body", b"POST /style.css HTTP/1.1\r\nHost: localhost\r\n"
+                                          b"Expect: 100-continue\r\nContent-Length: 5\r\n\r\nhello"),
+        ("Expect odd with body", b"POST /style.css HTTP/1.1\r\nHost: localhost\r\n"
+                                 b"Expect: 100-continuex\r\nContent-Length: 5\r\n\r\nhello"),
+        ("GET with CL body", b"GET /style.css HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello"),
+        ("HEAD with CL body", b"HEAD /style.css HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello"),
+        ("HEAD with chunked body", b"HEAD /style.css HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked"
+                                   b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+        ("big file, bad chunk", b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked"
+                                b"\r\n\r\n5\r3\r\n"),
+        ("big file, good chunks", b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked"
+                                  b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+        ("big file HEAD, bad chunk", b"HEAD /big.bin HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked"
+                                     b"\r\n\r\n5\r3\r\n"),
+    ]:
+        out.append(Variant(name, raw, ("follow-up",), STRICTER_CHUNKED, group="bodies"))
+    return out
+
+
 def generated(last_modified: str) -> list[Variant]:
     return (chunked_positions() + chunked_shapes() + framing_field_positions()
             + transfer_encodings() + content_lengths() + field_lines() + hosts()
             + line_endings() + redirects() + head_errors() + connections()
-            + if_modified_since(last_modified) + versions() + ranges())
+            + if_modified_since(last_modified) + versions() + ranges() + targets_and_bodies())
