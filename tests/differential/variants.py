@@ -319,7 +319,8 @@ def redirects() -> list[Variant]:
         "//evil.example/../docs", "//evil.example/%2e%2e/docs", "/\\evil.example/../docs",
         "/%5c%5cevil.example/..%2fdocs", "/%2f%2fevil.example/../docs", "//evil.example/..%2fdocs",
         "/\\/evil.example/../docs", "/%09/evil.example/../docs", "/docs%EF%BC%8F", "/%E2%88%95docs",
-        "/docs?\"<>'", "/docs?a=<script>alert(1)</script>", "/docs?'onmouseover='x", "/docs?%0d%0aX:y",
+        "/docs?\"<>'", "/docs?caf\u00e9", "/docs?a\\b", "/docs?a=<script>alert(1)</script>",
+        "/docs?'onmouseover='x", "/docs?%0d%0aX:y",
         "/docs?//evil.example", "/docs#frag", "http://evil.example/docs", "http://localhost//docs",
         "/docs;x", "/docs%3f", "/DOCS",
     ]
