@@ -198,6 +198,12 @@ impl BodySkipper {
                                 total: 0,
                                 seen_cr: false,
                             }
+                        } else if size > MAX_DISCARD.saturating_sub(self.skipped) {
+                            // Refused at the size line, not after a mebibyte of data: a
+                            // `ffffffffffffffff` chunk would otherwise take the bytes that
+                            // follow (the next request) as data, where a front end that
+                            // refuses such a size, or reads it as a negative i64, would not.
+                            return Err(SkipError::TooLarge);
                         } else {
                             SkipState::ChunkData(size)
                         }
@@ -396,6 +402,28 @@ mod tests {
                 "{body:?}"
             );
         }
+    }
+
+    #[test]
+    fn chunk_sizes_past_the_discard_limit_are_refused_at_the_size_line() {
+        // No data follows: the size alone must be enough to refuse, before any byte after
+        // the line (the next request, perhaps) is taken for chunk data.
+        for body in [
+            &b"ffffffffffffffff\r\n"[..],
+            b"8000000000000000\r\n",
+            b"7fffffffffffffff\r\n",
+            b"100001\r\n",
+        ] {
+            let mut skipper = BodySkipper::new(BodyFraming::Chunked);
+            let used = skipper.skip(body);
+            assert_eq!(used, Err(SkipError::TooLarge), "{body:?}");
+        }
+        // Exactly the limit, in one chunk, is still read; one byte more in a second is not.
+        let mut body = b"100000\r\n".to_vec();
+        body.extend(std::iter::repeat_n(b'x', MAX_DISCARD as usize));
+        let mut skipper = BodySkipper::new(BodyFraming::Chunked);
+        assert_eq!(skipper.skip(&body), Ok(body.len()));
+        assert_eq!(skipper.skip(b"\r\n1\r\n"), Err(SkipError::TooLarge));
     }
 
     #[test]

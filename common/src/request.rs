@@ -239,7 +239,9 @@ fn version_error(buf: &[u8]) -> Status {
         None => (number, None),
     };
     let digits = |s: &[u8]| !s.is_empty() && s.len() <= 3 && s.iter().all(u8::is_ascii_digit);
-    if digits(major) && minor.is_none_or(digits) && major != b"0" {
+    // A major version with a leading zero (`01.1`) is no version, and a major of 1 that
+    // httparse refused (`HTTP/1`, `HTTP/1.x`) is a malformed 1.x, not one we do not speak.
+    if digits(major) && minor.is_none_or(digits) && major[0] != b'0' && major != b"1" {
         Status::VERSION_NOT_SUPPORTED
     } else {
         Status::BAD_REQUEST
@@ -661,6 +663,15 @@ mod tests {
             Status::VERSION_NOT_SUPPORTED
         );
         assert_eq!(invalid(b"GET / HTTP/x.y\r\n\r\n"), Status::BAD_REQUEST);
+        // Malformed spellings of 1.x are garbage, not a version we do not speak.
+        for version in ["HTTP/1", "HTTP/01.1", "HTTP/00.9", "HTTP/0.9", "HTTP/1.x"] {
+            let raw = format!("GET / {version}\r\nHost: h\r\n\r\n");
+            assert_eq!(invalid(raw.as_bytes()), Status::BAD_REQUEST, "{version}");
+        }
+        assert_eq!(
+            invalid(b"GET / HTTP/10.0\r\n\r\n"),
+            Status::VERSION_NOT_SUPPORTED
+        );
         assert_eq!(invalid(b"GET / FTP/1.0\r\n\r\n"), Status::BAD_REQUEST);
         assert_eq!(invalid(b"GET /\r\n\r\n"), Status::BAD_REQUEST);
         assert_eq!(invalid(b"GET /a b HTTP/1.0\r\n\r\n"), Status::BAD_REQUEST);

@@ -385,7 +385,7 @@ fn redirect_to_slash(decoded: &path::DecodedPath, query: Option<&str>) -> Respon
     }
     if let Some(query) = query {
         location.push('?');
-        location.push_str(query);
+        encode_query(query, &mut location);
     }
     let shown = escape_html(&location);
     let page = format!(
@@ -405,6 +405,19 @@ fn redirect_to_slash(decoded: &path::DecodedPath, query: Option<&str>) -> Respon
 fn encode_segment(segment: &str, out: &mut String) {
     for byte in segment.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+}
+
+/// Keeps the client's query as it came, except for what a URI cannot hold (RFC 3986 section
+/// 3.4): `"`, `<`, `>`, a backslash, non-ASCII bytes and the like are percent-encoded, so the
+/// `Location` is a plain ASCII URI reference. A `%` stays: the query is never decoded here.
+fn encode_query(query: &str, out: &mut String) {
+    for byte in query.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&byte) {
             out.push(char::from(byte));
         } else {
             out.push_str(&format!("%{byte:02X}"));
@@ -774,6 +787,10 @@ mod tests {
             ("/./docs", "/docs/"),
             ("/%2e/docs", "/docs/"),
             ("/docs?q=1", "/docs/?q=1"),
+            ("/docs?a=%2F/?b", "/docs/?a=%2F/?b"),
+            // What a URI cannot hold is encoded: the Location stays plain ASCII.
+            ("/docs?\"<>\\^`{|}", "/docs/?%22%3C%3E%5C%5E%60%7B%7C%7D"),
+            ("/docs?caf\u{e9}", "/docs/?caf%C3%A9"),
         ] {
             let moved = site.respond(&request(&format!("GET {target} HTTP/1.0\r\n\r\n")));
             assert_eq!(moved.status, Status::MOVED_PERMANENTLY, "{target}");
@@ -797,8 +814,7 @@ mod tests {
             !page.contains("<script>") && !page.contains("'x'"),
             "{page}"
         );
-        assert!(page
-            .contains("/docs/?&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;q&quot;"));
+        assert!(page.contains("/docs/?%3Cscript%3Ealert(&#39;x&#39;)%3C/script%3E&amp;%22q%22"));
         std::fs::remove_dir_all(dir).expect("cleanup");
     }
 

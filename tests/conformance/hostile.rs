@@ -27,6 +27,8 @@ macro_rules! hostile_behaviours {
             directory_redirects_stay_on_this_host,
             several_if_modified_since_are_ignored,
             later_minor_versions_are_served_as_http11,
+            oversized_chunk_sizes_end_the_connection,
+            malformed_1x_versions_are_400,
         ]);
     };
 }
@@ -334,11 +336,17 @@ pub fn directory_redirects_stay_on_this_host(stage: &Stage) {
         assert_eq!(response.status, 301, "{target}");
         assert_eq!(response.header("Location"), Some("/docs/"), "{target}");
     }
-    // What the page echoes is escaped: the query cannot become markup.
-    let response = server.request("GET /docs?<b>x</b> HTTP/1.0\r\n\r\n");
-    assert_eq!(response.header("Location"), Some("/docs/?<b>x</b>"));
+    // What a URI cannot hold is percent-encoded, and what the page echoes is escaped: the
+    // query cannot become markup, nor put raw bytes in a header.
+    let response = server.request("GET /docs?<b>'x'</b>\u{e9} HTTP/1.0\r\n\r\n");
+    assert_eq!(
+        response.header("Location"),
+        Some("/docs/?%3Cb%3E'x'%3C/b%3E%C3%A9")
+    );
     assert!(!response.text().contains("<b>"), "{}", response.text());
-    assert!(response.text().contains("/docs/?&lt;b&gt;x&lt;/b&gt;"));
+    assert!(response
+        .text()
+        .contains("/docs/?%3Cb%3E&#39;x&#39;%3C/b%3E%C3%A9"));
 }
 // ANCHOR_END: redirect_conformance
 
@@ -372,4 +380,47 @@ pub fn later_minor_versions_are_served_as_http11(stage: &Stage) {
         server.request("GET /style.css HTTP/1.2\r\n\r\n").status,
         400
     );
+}
+
+/// A chunk size larger than we would ever skip is refused at its size line. It was once read
+/// as a size to wait for: `ffffffffffffffff` (or `8000000000000000`, negative to a front end
+/// that reads an i64) took the pipelined request after it for chunk data, where nginx
+/// refuses the size. The GET is answered before its body is read; then the connection
+/// closes, with nothing answered after.
+pub fn oversized_chunk_sizes_end_the_connection(stage: &Stage) {
+    // A day of idle timeout: the close must come from the refusal, not from the timer.
+    let mut server = stage.start_with(&["--idle-timeout", "86400"]);
+    for size in [
+        "ffffffffffffffff",
+        "8000000000000000",
+        "7fffffffffffffff",
+        "100001",
+    ] {
+        let mut client = server.connect();
+        let raw = format!(
+            "GET /style.css HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\n{FOLLOW_UP}"
+        );
+        let _ = client.stream.write_all(raw.as_bytes());
+        let response = client.response(false);
+        assert_eq!(response.status, 200, "{size}");
+        assert_eq!(response.body, b"body { color: #222; }\n");
+        assert!(
+            client.is_closed(),
+            "{size}: the connection waits for chunk data"
+        );
+    }
+    server.assert_alive();
+    assert_eq!(server.get("/style.css").status, 200);
+}
+
+/// `HTTP/1` and `HTTP/01.1` are malformed spellings of the version we speak: 400, not the
+/// 505 ("a version I do not speak") they once got. RFC 9112 section 2.3: one digit each side.
+pub fn malformed_1x_versions_are_400(stage: &Stage) {
+    for version in ["HTTP/1", "HTTP/01.1", "HTTP/1.x", "HTTP/1.", "HTTP/1.10"] {
+        refused(
+            stage,
+            &format!("GET /style.css {version}\r\nHost: a\r\n\r\n"),
+            400,
+        );
+    }
 }
