@@ -703,3 +703,92 @@ fn a_graceful_stop_answers_requests_that_arrived_before_it() {
     assert_eq!(late.header("connection"), Some("close"));
     assert!(wait_exit(&mut server).success(), "{}", server.stderr());
 }
+
+/// Waits until the server has said on stderr that its graceful stop has begun (the line
+/// `begin_shutdown` ends with), so that what a test sends next arrives during the drain.
+fn wait_for_stopping(server: &Server) {
+    let start = Instant::now();
+    while !server.stderr().contains("stopping: finishing") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the stop never began: {}",
+            server.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A TLS client that has sent its ClientHello and read the server's whole first flight:
+/// its Finished is the next thing it would send.
+fn client_before_its_finished(server: &Server) -> support::Client {
+    let mut client = support::Client::connect(("127.0.0.1", server.port))
+        .into_tls(support::tls::default_config());
+    let support::Transport::Tls(tls) = &mut client.stream else {
+        panic!("a TLS client");
+    };
+    while tls.conn.wants_write() {
+        tls.conn.write_tls(&mut tls.sock).expect("ClientHello");
+    }
+    while !tls.conn.wants_write() {
+        tls.conn.read_tls(&mut tls.sock).expect("server flight");
+        tls.conn.process_new_packets().expect("server flight");
+    }
+    client
+}
+
+/// Sends what the client's TLS has queued (its Finished, and any request written) in one write.
+fn send_queued(client: &mut support::Client, plaintext: &[u8]) {
+    let support::Transport::Tls(tls) = &mut client.stream else {
+        panic!("a TLS client");
+    };
+    tls.conn.writer().write_all(plaintext).expect("encrypt");
+    let mut wire = Vec::new();
+    while tls.conn.wants_write() {
+        tls.conn.write_tls(&mut wire).expect("records");
+    }
+    tls.sock.write_all(&wire).expect("one write");
+}
+
+fn assert_answered_then_closed(client: &mut support::Client) {
+    let answer = client.response(false);
+    assert_eq!(answer.status, 200, "{}", answer.status_line);
+    assert_eq!(answer.header("connection"), Some("close"));
+    assert!(client.is_closed());
+}
+
+// Found by attacking the library (eventloop): a handshake the server has answered is a
+// request on its way, not an idle connection. The stop used to close it, so a client whose
+// Finished and first request were in flight when SIGTERM came got nothing.
+#[test]
+fn a_graceful_stop_finishes_a_handshake_it_has_answered() {
+    let mut server = STAGE.start();
+    let mut client = client_before_its_finished(&server);
+    sigterm(&server);
+    wait_for_stopping(&server);
+    send_queued(&mut client, get("/notes.txt", "").as_bytes());
+    assert_answered_then_closed(&mut client);
+    assert!(wait_exit(&mut server).success(), "{}", server.stderr());
+}
+
+// The same, with the Finished and the request in two writes: a handshake that ends during
+// the stop waits for the request behind it instead of closing as idle.
+#[test]
+fn a_handshake_that_ends_during_a_stop_waits_for_its_first_request() {
+    let mut server = STAGE.start();
+    let mut client = client_before_its_finished(&server);
+    sigterm(&server);
+    wait_for_stopping(&server);
+    send_queued(&mut client, b"");
+    // The server has taken the Finished once its session tickets (TLS 1.3) arrive.
+    let support::Transport::Tls(tls) = &mut client.stream else {
+        panic!("a TLS client");
+    };
+    let mut tickets = 0;
+    while tickets == 0 {
+        tickets = tls.conn.read_tls(&mut tls.sock).expect("session tickets");
+        tls.conn.process_new_packets().expect("session tickets");
+    }
+    send_queued(&mut client, get("/notes.txt", "").as_bytes());
+    assert_answered_then_closed(&mut client);
+    assert!(wait_exit(&mut server).success(), "{}", server.stderr());
+}

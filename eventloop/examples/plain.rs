@@ -11,10 +11,9 @@
 //! ```
 
 use clap::Parser;
-use common::{AccessLog, CommonArgs, Site, TimeoutArgs};
+use common::{AccessLog, CommonArgs, GraceArgs, Site, TimeoutArgs};
 use eventloop::http1::{Env, HttpOnly};
 use eventloop::{Config, EventLoop, Plain};
-use std::time::Duration;
 
 /// Serve ROOT over plain HTTP/1.1 with eventloop's loop (one thread).
 #[derive(Parser, Debug)]
@@ -25,6 +24,15 @@ struct Args {
 
     #[command(flatten)]
     timeouts: TimeoutArgs,
+
+    /// Stop accepting while N connections are open (the rest wait in the kernel's backlog)
+    #[arg(long, value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
+
+    /// --grace, as stage05's.
+    #[command(flatten)]
+    stop: GraceArgs,
 }
 
 fn main() {
@@ -34,12 +42,15 @@ fn main() {
             .map_err(|e| format!("cannot use ROOT: {e}"))?
             .with_etags();
         let log = AccessLog::open(&args.common)?;
+        // As stage05: 10,000 connections need 10,000 descriptors, and the usual soft limit is
+        // 1024 (past it, accepting pauses on EMFILE).
+        let _ = common::setup::raise_fd_limit();
         let listener = common::setup::bind(args.common.bind, args.common.port)?;
         let http = Env::new(site, log, &args.timeouts, "eventloop-plain");
         let config = Config {
             name: "plain",
-            max_connections: 10_000,
-            grace: Duration::from_secs(10),
+            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+            grace: args.stop.period(),
             signals: true,
         };
         let mut server: EventLoop<Plain, HttpOnly> =

@@ -260,12 +260,15 @@ impl<T: Transport, S: HttpService<T>> Session<T, S> for Http1 {
     }
 
     /// True when nothing is in flight: no partial request, nothing to send. Safe to close.
+    /// A TLS handshake the server has answered is in flight too: the client's Finished, and
+    /// its first request right behind it, may be on the wire (see `answered_handshake`).
     fn is_idle(&self, io: &T) -> bool {
         matches!(self.state, State::Reading(Reading::Head))
             && self.input.is_empty()
             && self.output.is_empty()
             && self.file.is_none()
             && !io.wants_write()
+            && !(io.is_handshaking() && io.sent() > 0)
     }
 
     fn closed(&mut self, service: &mut S) {
@@ -603,8 +606,17 @@ impl Http1 {
             }
             (State::Reading(Reading::Head), _) => {
                 self.head_started = None;
-                // Shutting down: an idle connection has nothing in flight; close it.
+                // Shutting down: an idle connection has nothing in flight; close it. But a
+                // handshake that ended during the stop is a connection the client has only
+                // just got: its first request follows the Finished. It gets what the
+                // handshake got, `header_timeout` from the accept (the grace bounds it too).
                 if env.draining {
+                    if self.answered_handshake(io) {
+                        return Then::Wait {
+                            interest: Interest::Read,
+                            deadline: self.accepted + env.header_timeout,
+                        };
+                    }
                     return Then::Close;
                 }
                 env.now + env.idle_timeout
@@ -616,6 +628,12 @@ impl Http1 {
             interest: Interest::Read,
             deadline,
         }
+    }
+
+    /// The server has spoken on this connection (a TLS handshake's flight) but no request
+    /// has come yet. In the clear this cannot happen: nothing is sent before a head.
+    fn answered_handshake<T: Transport>(&self, io: &T) -> bool {
+        self.first && io.sent() > 0
     }
 
     // ANCHOR: flush

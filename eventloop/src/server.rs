@@ -173,7 +173,13 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
                         self.accept();
                     }
                     SIGNALS => self.on_signal(),
-                    MAILBOX => self.mailbox.woken(),
+                    // Reset the eventfd, then take the channel again: a message pushed
+                    // since `take_messages` above has written its wake-up already, and the
+                    // reset just erased it.
+                    MAILBOX => {
+                        self.mailbox.woken();
+                        self.take_messages();
+                    }
                     key => self.on_ready(key - FIRST_CONNECTION),
                 }
             }
