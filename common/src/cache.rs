@@ -313,7 +313,9 @@ fn resolve_file(site: &Site, raw_path: &str) -> Option<OpenFile> {
     let decoded = path::decode(raw_path).ok()?;
     match path::resolve(site.root(), &decoded) {
         Resolved::File(opened) => Some(opened),
-        Resolved::AddSlash | Resolved::NotFound | Resolved::Forbidden => None,
+        Resolved::AddSlash | Resolved::NotFound | Resolved::Forbidden | Resolved::Unavailable => {
+            None
+        }
     }
 }
 

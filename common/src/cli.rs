@@ -45,8 +45,8 @@ pub const MAX_SECS: u64 = 86_400;
 /// Zero is refused: to the kernel a zero socket timeout means "wait for ever".
 #[derive(Args, Debug, Clone)]
 pub struct TimeoutArgs {
-    /// Close a connection that stays silent SECS between requests (or that stops taking our
-    /// bytes for that long); 1 to 86400
+    /// Close a connection that stays silent SECS between requests; 1 to 86400 (the blocking
+    /// stages also give up on a client that stops taking our bytes for that long)
     #[arg(long, value_name = "SECS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub idle_timeout: u64,

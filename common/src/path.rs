@@ -162,6 +162,9 @@ pub enum Resolved {
     NotFound,
     /// It exists, but we may not read it.
     Forbidden,
+    /// The server could not open anything just now (out of descriptors or memory): the file
+    /// may well exist, so "not found" would be a lie a cache could keep. A 503: try again.
+    Unavailable,
 }
 
 // ANCHOR: resolve
@@ -186,8 +189,15 @@ pub fn resolve(root: &Root, path: &DecodedPath) -> Resolved {
         // `index.html` that is a directory: never served, and no different from missing.
         Ok(_) => Resolved::NotFound,
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Resolved::Forbidden,
+        Err(e) if out_of_resources(&e) => Resolved::Unavailable,
         Err(_) => Resolved::NotFound,
     }
+}
+
+/// EMFILE, ENFILE, ENOMEM: the open failed because of the server's state, not the file's.
+fn out_of_resources(error: &io::Error) -> bool {
+    let errno = error.raw_os_error().map(Errno::from_raw_os_error);
+    matches!(errno, Some(Errno::MFILE | Errno::NFILE | Errno::NOMEM))
 }
 
 /// How every file is opened: read-only; `O_NONBLOCK` so that a FIFO swapped in cannot block

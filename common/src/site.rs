@@ -170,6 +170,10 @@ impl Site {
             }
             Resolved::NotFound => Response::error(Status::NOT_FOUND),
             Resolved::Forbidden => Response::error(Status::FORBIDDEN),
+            // Out of descriptors for a moment (the event loop backs off accepting the same way).
+            Resolved::Unavailable => {
+                Response::error(Status::SERVICE_UNAVAILABLE).with_header("Retry-After", "1")
+            }
         }
     }
     // ANCHOR_END: respond

@@ -24,6 +24,7 @@ macro_rules! filesystem_behaviours {
             a_fifo_swapped_in_does_not_stop_the_server,
             a_file_dated_1969_is_served_without_validators,
             symlinks_that_cost_too_many_lookups_are_a_404,
+            out_of_descriptors_is_a_503_not_a_404,
         ]);
     };
 }
@@ -293,4 +294,31 @@ pub fn symlinks_that_cost_too_many_lookups_are_a_404(stage: &Stage) {
     server.assert_alive();
     drop(server);
     let _ = fs::remove_dir_all(base);
+}
+
+/// An open that fails for the server's own reasons (EMFILE: no descriptor left) says nothing
+/// about the file: answering 404 would tell a client, and any cache in front, that an
+/// existing file is gone. It is a 503 with `Retry-After`, and the server recovers.
+pub fn out_of_descriptors_is_a_503_not_a_404(stage: &Stage) {
+    let base = scratch("emfile");
+    let root = base.join("root");
+    fs::write(root.join("here.txt"), "it exists\n").expect("write");
+    let mut server = Server::start(stage, &root, &[]);
+    // Allow exactly one more descriptor: the connection's. The file's open then fails.
+    let fd_dir = format!("/proc/{}/fd", server.pid());
+    let open: std::collections::HashSet<u64> = fs::read_dir(&fd_dir)
+        .expect("list the server's descriptors")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    let lowest_free = (0..).find(|fd| !open.contains(fd)).unwrap_or(0);
+    crate::support::limit_fds(server.pid(), lowest_free + 1).expect("cap the descriptors");
+    let response = server.connect().request("GET /here.txt HTTP/1.0\r\n\r\n");
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert_eq!(response.header("Retry-After"), Some("1"));
+    // With descriptors again, the same file is there.
+    crate::support::limit_fds(server.pid(), 1024).expect("lift the cap");
+    let response = server.connect().request("GET /here.txt HTTP/1.0\r\n\r\n");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, b"it exists\n");
+    server.assert_alive();
 }

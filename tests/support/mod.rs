@@ -160,6 +160,35 @@ pub fn raise_fd_limit(want: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// Caps the descriptors process `pid` may open: no new descriptor numbered `limit` or more.
+/// Those already open stay open; the next `open` or `accept` past the cap fails with EMFILE.
+pub fn limit_fds(pid: u32, limit: u64) -> Result<(), String> {
+    #[repr(C)]
+    struct Rlimit {
+        cur: u64,
+        max: u64,
+    }
+    const RLIMIT_NOFILE: i32 = 7;
+    extern "C" {
+        fn prlimit(pid: i32, resource: i32, new: *const Rlimit, old: *mut Rlimit) -> i32;
+    }
+    let pid = i32::try_from(pid).map_err(|_| format!("pid {pid} out of range"))?;
+    let mut old = Rlimit { cur: 0, max: 0 };
+    // SAFETY: reads the current limit into `old`, a struct laid out as the C one.
+    if unsafe { prlimit(pid, RLIMIT_NOFILE, std::ptr::null(), &mut old) } != 0 {
+        return Err(format!("prlimit: {}", io::Error::last_os_error()));
+    }
+    let new = Rlimit {
+        cur: limit,
+        max: old.max,
+    };
+    // SAFETY: writes the soft limit only, from a struct laid out as the C one.
+    if unsafe { prlimit(pid, RLIMIT_NOFILE, &new, std::ptr::null_mut()) } != 0 {
+        return Err(format!("prlimit: {}", io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
 /// A running server process, killed when dropped.
 pub struct Server {
     pub child: Child,
