@@ -11,7 +11,7 @@
 //! requests are answered in order and it waits for the verdict before reading another (see
 //! `http1.rs`). And the pool holds at most `limit` checks at once, running or waiting in its
 //! crossbeam channel, counted from the moment the loop hands one over to the moment its
-//! verdict is sent back. A check beyond that is refused at once and the request gets 503
+//! verdict is reached. A check beyond that is refused at once and the request gets 503
 //! with `Retry-After`, as stage04 answers when its queue is full: many clients with wrong
 //! passwords can delay other *logins*, but never a request that needs no bcrypt.
 
@@ -32,7 +32,7 @@ struct Job {
 /// The loop's end of the pool. Dropping it lets the threads finish their last check and end.
 pub struct Verifiers {
     jobs: Sender<Job>,
-    /// Checks accepted and not yet delivered, running or waiting: never above `limit`.
+    /// Checks accepted and not yet done, running or waiting: never above `limit`.
     in_flight: Arc<AtomicUsize>,
     limit: usize,
 }
@@ -59,10 +59,11 @@ impl Verifiers {
                 .spawn(move || {
                     // Ends when the sender is gone (the loop has ended).
                     for job in receiver {
-                        deliver(job.to, job.verification.verify());
-                        // Freed only once the verdict is on its way: the bound counts every
-                        // check the loop has not heard back from.
+                        let verified = job.verification.verify();
+                        // Freed before the verdict is sent, so that a client who has its
+                        // answer and asks again always finds the room its check left.
                         in_flight.fetch_sub(1, Ordering::AcqRel);
+                        deliver(job.to, verified);
                     }
                 })?;
         }
