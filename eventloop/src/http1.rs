@@ -67,8 +67,6 @@ pub struct Env {
     /// Where bcrypt checks run: a pool whose verdicts come back as messages (see
     /// [`HttpService::verdict`]), or `None` to run them here, on the loop's thread.
     pub verifiers: Option<Verifiers>,
-    /// The connection being served now (the address for a verdict).
-    connection: ConnectionId,
     pub now: Instant,
     pub wall: SystemTime,
     /// Shutting down: every response says `Connection: close`, and idle connections close.
@@ -89,7 +87,6 @@ impl Env {
             server,
             switches: Vec::new(),
             verifiers: None,
-            connection: ConnectionId::NONE,
             now: Instant::now(),
             wall: SystemTime::now(),
             draining: false,
@@ -100,7 +97,6 @@ impl Env {
         self.now = turn.now;
         self.wall = turn.wall;
         self.draining = turn.draining;
-        self.connection = turn.connection();
     }
 
     fn speaks(&self, to: &Switch) -> bool {
@@ -236,10 +232,13 @@ pub struct Http1 {
     verifying: Option<Request>,
     /// When the connection gives up waiting for that verdict.
     verdict_due: Instant,
+    /// This connection, as the verifiers address their verdict (known from `start` on).
+    id: ConnectionId,
 }
 
 impl<T: Transport, S: HttpService<T>> Session<T, S> for Http1 {
     fn start(&mut self, io: &mut T, service: &mut S, turn: &mut Turn) -> Step<T, S> {
+        self.id = turn.connection();
         let env = service.http();
         env.sync(turn);
         // A fresh connection: under TLS the handshake is part of getting a request in, so it
@@ -360,6 +359,7 @@ impl Http1 {
             last_progress: now,
             verifying: None,
             verdict_due: now,
+            id: ConnectionId::NONE,
         }
     }
 
@@ -575,7 +575,7 @@ impl Http1 {
             Reply::Verify(verification) => match &env.verifiers {
                 // No pool: bcrypt here, on the loop's thread, while everyone else waits.
                 None => env.site.respond_verified(request, verification.verify()),
-                Some(verifiers) => match verifiers.submit(env.connection, verification) {
+                Some(verifiers) => match verifiers.submit(self.id, verification) {
                     Ok(()) => {
                         // The answer comes with the verdict (`message`); until then this
                         // connection reads nothing, and the connection stays as it is.
