@@ -181,7 +181,9 @@ fn event_loop(
     };
     let http = Env::new(site, log, &args.timeouts, "stage06");
     let mut server = EventLoop::new(config, listener, tls, HttpOnly { http })?;
-    if args.verify_threads > 0 {
+    // Only bcrypt users (`--htpasswd`) need checking off the loop: without them the server
+    // stays one thread.
+    if args.htpasswd.is_some() && args.verify_threads > 0 {
         // Each verdict goes back to the connection that waits for it, through the loop's
         // mailbox (which wakes the loop). A connection that has closed meanwhile is gone
         // from its slot, and the loop drops the verdict.
