@@ -12,6 +12,11 @@
 //! The transport (TCP or TLS) is behind [`Transport`]: "TLS wants to write" (a handshake
 //! reply, a ticket) is one more reason to wait for writability, and nothing else changes.
 //!
+//! A request whose password only bcrypt can judge is not answered on the loop: the session
+//! hands the check to the service's [`Verifiers`] and waits, reading nothing more, until the
+//! verdict comes back as a message ([`Session::message`]); then it answers and goes on with
+//! whatever was pipelined behind.
+//!
 //! An HTTP/1.1 connection can also become something else ([`Switch`]): the service names the
 //! protocols it takes in [`Env::switches`], and the session hands the connection over, with
 //! every byte read from that point on, once the responses before it are out.

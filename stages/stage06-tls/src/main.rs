@@ -9,7 +9,8 @@
 //! fallback) are `common::Site` options, switched on here from the command line.
 //!
 //! This file is what is stage06's own: the flags, the certificates (`tls.rs`), the users, and
-//! the wiring of a `Site` into the library's HTTP/1.1 session over TLS.
+//! the wiring of a `Site` into the library's HTTP/1.1 session over TLS, with a few verifier
+//! threads for bcrypt so that no password check runs on the loop.
 
 mod tls;
 
