@@ -940,3 +940,32 @@ fn a_client_that_leaves_during_its_check_costs_nothing_after() {
         server.open_fds()
     );
 }
+
+/// A client that sends its wrong password and then ends its side (close_notify and FIN in
+/// the same write) still gets its 401 from the verifier, then the close: a half-close means
+/// "no more requests", not "forget the one waiting for its verdict".
+#[test]
+fn a_half_close_behind_a_password_check_still_gets_the_answer() {
+    let test = "a_half_close_behind_a_password_check_still_gets_the_answer";
+    let Some(file) = htpasswd_file(test, 12, &[("bob", "secret")]) else {
+        return;
+    };
+    let server = STAGE.start_with(&["--htpasswd", &file, "--realm", "test realm"]);
+    let mut client = server.connect();
+    // One answer first, so that the server's side of the handshake is over before the write.
+    assert_challenged(&client.request(&get("/notes.txt", "")), "no credentials");
+    let requests = format!(
+        "{}{}",
+        get("/notes.txt", &basic_auth("bob:wrong")),
+        get("/style.css", &basic_auth("bob:secret"))
+    );
+    one_write(&mut client, requests.as_bytes(), true, true);
+    assert_challenged(&client.response(false), "bob:wrong");
+    let right = client.response(false);
+    assert_eq!(right.status, 200, "{}", right.status_line);
+    assert_eq!(right.body, typed_file("style.css"));
+    assert!(
+        client.is_closed(),
+        "the connection closes after the last answer"
+    );
+}
