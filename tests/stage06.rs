@@ -969,3 +969,29 @@ fn a_half_close_behind_a_password_check_still_gets_the_answer() {
         "the connection closes after the last answer"
     );
 }
+
+/// A graceful stop while a password check is outstanding: the connection waiting for its
+/// verdict is in flight, not idle, so it gets its answer (with `Connection: close`) before
+/// the server exits, cleanly.
+#[test]
+fn a_graceful_stop_waits_for_an_outstanding_password_check() {
+    let test = "a_graceful_stop_waits_for_an_outstanding_password_check";
+    let Some(file) = htpasswd_file(test, 12, &[("bob", "secret")]) else {
+        return;
+    };
+    let mut server = STAGE.start_with(&["--htpasswd", &file, "--realm", "test realm"]);
+    let mut waiting = server.connect();
+    waiting.handshake().expect("TLS handshake");
+    waiting.send(get("/notes.txt", &basic_auth("bob:wrong")).as_bytes());
+    // Another connection's answer, asked for after: the loop has read the first request
+    // (and handed its check to a verifier) by the time this comes back.
+    let mut other = server.connect();
+    assert_challenged(&other.request(&get("/notes.txt", "")), "no credentials");
+    assert!(nothing_received(&mut waiting), "the check was already over");
+    sigterm(&server);
+    let answer = waiting.response(false);
+    assert_challenged(&answer, "after the stop");
+    assert_eq!(answer.header("connection"), Some("close"));
+    assert!(waiting.is_closed());
+    assert!(wait_exit(&mut server).success(), "{}", server.stderr());
+}
