@@ -643,9 +643,9 @@ fn sigterm_pending(server: &Server) -> bool {
 /// A stop must not lose what has already arrived: a keep-alive request whose bytes are in
 /// the socket but not yet read, and a client in the listen backlog that was not yet accepted.
 /// To have both in place when the loop takes the signal, the loop is kept busy meanwhile by
-/// one wrong password (bcrypt, on the loop's thread): the signal, then the request bytes,
-/// then the new client all arrive during that one turn, and the next wait reports them in
-/// that order.
+/// one wrong password (bcrypt, on the loop's thread: `--verify-threads 0` keeps the checks
+/// there, as stage06 first did): the signal, then the request bytes, then the new client all
+/// arrive during that one turn, and the next wait reports them in that order.
 #[test]
 fn a_graceful_stop_answers_requests_that_arrived_before_it() {
     let output = Command::new("htpasswd")
@@ -657,7 +657,8 @@ fn a_graceful_stop_answers_requests_that_arrived_before_it() {
     };
     let file = fixture().root.parent().expect("base").join("stop.htpasswd");
     std::fs::write(&file, &output.stdout).expect("write htpasswd");
-    let mut server = STAGE.start_with(&["--htpasswd", &file.to_string_lossy()]);
+    let file = file.to_string_lossy();
+    let mut server = STAGE.start_with(&["--htpasswd", &file, "--verify-threads", "0"]);
     let good = format!("Authorization: Basic {}\r\n", base64(b"bob:secret"));
     let bad = format!("Authorization: Basic {}\r\n", base64(b"bob:wrong"));
     // `kept` is a keep-alive connection, idle after one answer (which also puts bob's good
@@ -790,5 +791,296 @@ fn a_handshake_that_ends_during_a_stop_waits_for_its_first_request() {
     }
     send_queued(&mut client, get("/notes.txt", "").as_bytes());
     assert_answered_then_closed(&mut client);
+    assert!(wait_exit(&mut server).success(), "{}", server.stderr());
+}
+
+// bcrypt off the loop (issue 19, item 7): a password check runs on a verifier thread, the
+// connection that asked waits for its verdict (reading nothing more meanwhile), and every
+// other connection is served as before. The checks use a realistic cost (12: about a second
+// a check in a debug build), so a loop that ran them itself would be visibly stuck.
+
+/// An htpasswd file of `users` at bcrypt `cost`, made by `htpasswd -B` (apache2-utils, which
+/// CI installs); `None`, with the reason printed, where htpasswd is missing.
+fn htpasswd_file(test: &str, cost: u32, users: &[(&str, &str)]) -> Option<String> {
+    let mut text = Vec::new();
+    for (user, password) in users {
+        let output = Command::new("htpasswd")
+            .args(["-nbB", "-C", &cost.to_string(), user, password])
+            .output();
+        let Some(output) = output.ok().filter(|o| o.status.success()) else {
+            eprintln!("skipping {test}: htpasswd (apache2-utils) not found");
+            return None;
+        };
+        text.extend_from_slice(output.stdout.trim_ascii_end());
+        text.push(b'\n');
+    }
+    let file = fixture()
+        .root
+        .parent()
+        .expect("base")
+        .join(format!("{test}.htpasswd"));
+    std::fs::write(&file, text).expect("write htpasswd");
+    Some(file.to_string_lossy().into_owned())
+}
+
+fn basic_auth(user_pass: &str) -> String {
+    format!("Authorization: Basic {}\r\n", base64(user_pass.as_bytes()))
+}
+
+/// True when no response byte has reached `client` yet: takes whatever TLS records are
+/// waiting (a session ticket, say) without blocking, and finds no plaintext among them. On
+/// loopback a response the server has written is already in our socket, so "nothing yet"
+/// means the server has not written it.
+fn nothing_received(client: &mut support::Client) -> bool {
+    let support::Transport::Tls(tls) = &mut client.stream else {
+        panic!("a TLS client");
+    };
+    tls.sock.set_nonblocking(true).expect("nonblocking");
+    loop {
+        match tls.conn.read_tls(&mut tls.sock) {
+            Ok(0) => break,
+            Ok(_) => {
+                tls.conn.process_new_packets().expect("TLS records");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    tls.sock.set_nonblocking(false).expect("blocking");
+    let state = tls.conn.process_new_packets().expect("TLS records");
+    state.plaintext_bytes_to_read() == 0
+}
+
+fn assert_challenged(response: &support::HttpResponse, what: &str) {
+    assert_eq!(response.status, 401, "{what}: {}", response.status_line);
+    assert_eq!(
+        response.header("WWW-Authenticate"),
+        Some("Basic realm=\"test realm\", charset=\"UTF-8\""),
+        "{what}"
+    );
+    assert!(!response.text().contains("plain text"), "{what}: body leak");
+}
+
+fn typed_file(name: &str) -> &'static [u8] {
+    support::TYPED_FILES
+        .iter()
+        .find(|f| f.0 == name)
+        .expect("fixture")
+        .1
+}
+
+/// The issue's scenario: wrong passwords pipelined on one connection (an unknown user name
+/// among them, which costs a check too) while another connection asks with a password
+/// already verified. The other connection gets its whole answer while the first has not yet
+/// received a byte: its checks are still outstanding, and the loop did not wait for them.
+/// Then the pipelined connection gets every answer, in order.
+#[test]
+fn wrong_passwords_on_one_connection_do_not_delay_another() {
+    let test = "wrong_passwords_on_one_connection_do_not_delay_another";
+    let users = [("bob", "secret"), ("carol", "hunter2")];
+    let Some(file) = htpasswd_file(test, 12, &users) else {
+        return;
+    };
+    let server = STAGE.start_with(&["--htpasswd", &file, "--realm", "test realm"]);
+    let good = basic_auth("bob:secret");
+    let mut other = server.connect();
+    // bob's first request pays one check (on a verifier); a success is remembered, so his
+    // next requests are decided on the loop, at once.
+    let first = other.request(&get("/notes.txt", &good));
+    assert_eq!(first.status, 200, "{}", first.status_line);
+
+    let mut flood = server.connect();
+    flood.handshake().expect("TLS handshake");
+    let pipelined = [
+        (basic_auth("bob:wrong"), "/notes.txt"),
+        (basic_auth("nobody:secret"), "/notes.txt"),
+        // A right password not yet verified: a check too, and then 200.
+        (basic_auth("carol:hunter2"), "/style.css"),
+        (basic_auth("bob:wrong-again"), "/docs/"),
+        // Remembered, but behind the others: answered in its turn.
+        (good.clone(), "/notes.txt"),
+    ];
+    let batch: String = pipelined
+        .iter()
+        .map(|(auth, path)| get(path, auth))
+        .collect();
+    flood.send(batch.as_bytes());
+
+    let answer = other.request(&get("/style.css", &good));
+    assert_eq!(answer.status, 200, "{}", answer.status_line);
+    assert_eq!(answer.body, typed_file("style.css"));
+    assert!(
+        nothing_received(&mut flood),
+        "the other connection was answered only after the pipelined checks"
+    );
+
+    let answers: Vec<support::HttpResponse> = (0..pipelined.len())
+        .map(|_| flood.response(false))
+        .collect();
+    assert_challenged(&answers[0], "bob:wrong");
+    assert_challenged(&answers[1], "an unknown user");
+    assert_eq!(answers[2].status, 200, "carol: {}", answers[2].status_line);
+    assert_eq!(answers[2].body, typed_file("style.css"));
+    assert_challenged(&answers[3], "bob:wrong-again");
+    assert_eq!(answers[4].status, 200, "bob: {}", answers[4].status_line);
+    assert_eq!(answers[4].body, typed_file("notes.txt"));
+    // The connection is still good for more, and carol is now remembered too.
+    let again = flood.request(&get("/notes.txt", &basic_auth("carol:hunter2")));
+    assert_eq!(again.status, 200, "{}", again.status_line);
+    assert!(server.wait_for(Duration::from_secs(5), || server
+        .log()
+        .contains(" - carol [")));
+}
+
+/// The total bound: with one verifier thread and room for two checks, a third check asked
+/// for while both are outstanding is refused at once with 503 and `Retry-After`, and its
+/// connection stays open; a remembered password is never refused, since it needs no check.
+/// Once the two verdicts are out, the refused request succeeds in being checked.
+#[test]
+fn a_full_verifier_pool_answers_503_with_retry_after() {
+    let test = "a_full_verifier_pool_answers_503_with_retry_after";
+    let Some(file) = htpasswd_file(test, 12, &[("bob", "secret")]) else {
+        return;
+    };
+    let server = STAGE.start_with(&[
+        "--htpasswd",
+        &file,
+        "--realm",
+        "test realm",
+        "--verify-threads",
+        "1",
+        "--verify-max",
+        "2",
+    ]);
+    let good = basic_auth("bob:secret");
+    let mut remembered = server.connect();
+    assert_eq!(remembered.request(&get("/notes.txt", &good)).status, 200);
+
+    // Two checks outstanding, from two connections (one each: a connection waits for its
+    // verdict before its next request is even read).
+    let mut waiting: Vec<support::Client> = ["bob:wrong", "nobody:secret"]
+        .iter()
+        .map(|credentials| {
+            let mut client = server.connect();
+            client.handshake().expect("TLS handshake");
+            client.send(get("/notes.txt", &basic_auth(credentials)).as_bytes());
+            client
+        })
+        .collect();
+    let mut third = server.connect();
+    let busy = third.request(&get("/notes.txt", &basic_auth("bob:guess")));
+    assert_eq!(busy.status, 503, "{}", busy.status_line);
+    assert_eq!(busy.header("Retry-After"), Some("1"));
+    assert!(!busy.text().contains("plain text"), "body leak");
+    let head = third.request(&format!(
+        "HEAD /notes.txt HTTP/1.1\r\nHost: localhost\r\n{}\r\n",
+        basic_auth("bob:guess")
+    ));
+    assert_eq!(head.status, 503, "HEAD: {}", head.status_line);
+    assert!(head.body.is_empty(), "HEAD: a body");
+    let fast = remembered.request(&get("/style.css", &good));
+    assert_eq!(fast.status, 200, "{}", fast.status_line);
+    for client in &mut waiting {
+        assert!(
+            nothing_received(client),
+            "a 503 while the pool was not full"
+        );
+    }
+
+    for (n, client) in waiting.iter_mut().enumerate() {
+        assert_challenged(&client.response(false), &format!("waiting {n}"));
+    }
+    // (On a new connection: `third` may have reached its idle timeout meanwhile.)
+    let retry = server
+        .connect()
+        .request(&get("/notes.txt", &basic_auth("bob:guess")));
+    assert_challenged(&retry, "the retry");
+}
+
+/// A client that leaves while its check runs: the loop closes the connection (its verdict,
+/// when it comes, finds nobody and is dropped) and goes on serving, with no descriptor kept.
+#[test]
+fn a_client_that_leaves_during_its_check_costs_nothing_after() {
+    let test = "a_client_that_leaves_during_its_check_costs_nothing_after";
+    let Some(file) = htpasswd_file(test, 12, &[("bob", "secret")]) else {
+        return;
+    };
+    let server = STAGE.start_with(&["--htpasswd", &file, "--realm", "test realm"]);
+    let baseline = {
+        let mut client = server.connect();
+        assert_challenged(&client.request(&get("/notes.txt", "")), "no credentials");
+        drop(client);
+        server.open_fds()
+    };
+    for _ in 0..3 {
+        let mut client = server.connect();
+        client.handshake().expect("TLS handshake");
+        client.send(get("/notes.txt", &basic_auth("bob:wrong")).as_bytes());
+        client.reset();
+    }
+    let good = basic_auth("bob:secret");
+    let mut client = server.connect();
+    let response = client.request(&get("/notes.txt", &good));
+    assert_eq!(response.status, 200, "{}", response.status_line);
+    drop(client);
+    assert!(
+        server.wait_for(Duration::from_secs(20), || server.open_fds() <= baseline),
+        "descriptors kept: {} > {baseline}",
+        server.open_fds()
+    );
+}
+
+/// A client that sends its wrong password and then ends its side (close_notify and FIN in
+/// the same write) still gets its 401 from the verifier, then the close: a half-close means
+/// "no more requests", not "forget the one waiting for its verdict".
+#[test]
+fn a_half_close_behind_a_password_check_still_gets_the_answer() {
+    let test = "a_half_close_behind_a_password_check_still_gets_the_answer";
+    let Some(file) = htpasswd_file(test, 12, &[("bob", "secret")]) else {
+        return;
+    };
+    let server = STAGE.start_with(&["--htpasswd", &file, "--realm", "test realm"]);
+    let mut client = server.connect();
+    // One answer first, so that the server's side of the handshake is over before the write.
+    assert_challenged(&client.request(&get("/notes.txt", "")), "no credentials");
+    let requests = format!(
+        "{}{}",
+        get("/notes.txt", &basic_auth("bob:wrong")),
+        get("/style.css", &basic_auth("bob:secret"))
+    );
+    one_write(&mut client, requests.as_bytes(), true, true);
+    assert_challenged(&client.response(false), "bob:wrong");
+    let right = client.response(false);
+    assert_eq!(right.status, 200, "{}", right.status_line);
+    assert_eq!(right.body, typed_file("style.css"));
+    assert!(
+        client.is_closed(),
+        "the connection closes after the last answer"
+    );
+}
+
+/// A graceful stop while a password check is outstanding: the connection waiting for its
+/// verdict is in flight, not idle, so it gets its answer (with `Connection: close`) before
+/// the server exits, cleanly.
+#[test]
+fn a_graceful_stop_waits_for_an_outstanding_password_check() {
+    let test = "a_graceful_stop_waits_for_an_outstanding_password_check";
+    let Some(file) = htpasswd_file(test, 12, &[("bob", "secret")]) else {
+        return;
+    };
+    let mut server = STAGE.start_with(&["--htpasswd", &file, "--realm", "test realm"]);
+    let mut waiting = server.connect();
+    waiting.handshake().expect("TLS handshake");
+    waiting.send(get("/notes.txt", &basic_auth("bob:wrong")).as_bytes());
+    // Another connection's answer, asked for after: the loop has read the first request
+    // (and handed its check to a verifier) by the time this comes back.
+    let mut other = server.connect();
+    assert_challenged(&other.request(&get("/notes.txt", "")), "no credentials");
+    assert!(nothing_received(&mut waiting), "the check was already over");
+    sigterm(&server);
+    let answer = waiting.response(false);
+    assert_challenged(&answer, "after the stop");
+    assert_eq!(answer.header("connection"), Some("close"));
+    assert!(waiting.is_closed());
     assert!(wait_exit(&mut server).success(), "{}", server.stderr());
 }

@@ -5,6 +5,11 @@
 //! or from `--auth USER:PASS` on the command line. Checking is careful in three ways: every
 //! failure looks the same to the client, comparisons take the same time whatever matches,
 //! and the slow bcrypt check runs once per distinct good credential, not once per request.
+//!
+//! The check comes in two halves for a server with one thread for everyone:
+//! [`Users::begin`] decides at once whatever needs no bcrypt, and hands back a
+//! [`Verification`] for the rest, a pure function that any thread can run;
+//! [`Users::conclude`] turns its verdict into a user and remembers a success.
 
 use base64::Engine;
 use std::collections::HashMap;
@@ -82,52 +87,149 @@ impl Users {
 
     // ANCHOR: check
     /// The user an `Authorization` header proves, or `None` (missing, malformed, other
-    /// scheme, unknown user, wrong password: all the same to the client, a 401).
+    /// scheme, unknown user, wrong password: all the same to the client, a 401). Runs the
+    /// slow check here, on the caller's thread: [`Users::begin`] and [`Users::conclude`] are
+    /// the same check in two halves, for a caller that runs the slow part elsewhere.
     pub fn check(&self, authorization: Option<&str>) -> Option<String> {
-        let header = crate::request::trim_ows(authorization?);
-        let (scheme, encoded) = header.split_once(' ')?;
+        match self.begin(authorization) {
+            Check::Done(user) => user,
+            Check::Slow(verification) => self.conclude(verification.verify()),
+        }
+    }
+
+    /// Everything that can be decided at once: a malformed header, another scheme, a
+    /// credential already in the verified cache, a `--auth` user. What only bcrypt can decide
+    /// comes back as a [`Verification`] to run (anywhere) and hand to [`Users::conclude`].
+    pub fn begin(&self, authorization: Option<&str>) -> Check {
+        let Some(header) = authorization.map(crate::request::trim_ows) else {
+            return Check::Done(None);
+        };
+        let Some((scheme, encoded)) = header.split_once(' ') else {
+            return Check::Done(None);
+        };
         if !scheme.eq_ignore_ascii_case("basic") {
-            return None;
+            return Check::Done(None);
         }
         let encoded = crate::request::trim_ows(encoded);
-        if let Some(user) = self.verified.lock().ok()?.get(encoded) {
-            return Some(user.clone());
+        match self.verified.lock() {
+            Ok(verified) => {
+                if let Some(user) = verified.get(encoded) {
+                    return Check::Done(Some(user.clone()));
+                }
+            }
+            Err(_) => return Check::Done(None),
         }
-        let decoded = base64::engine::general_purpose::STANDARD
+        let Some(decoded) = base64::engine::general_purpose::STANDARD
             .decode(encoded)
-            .ok()?;
-        let decoded = String::from_utf8(decoded).ok()?;
-        let (user, password) = decoded.split_once(':')?;
-        let ok = match self.users.get(user) {
-            Some(Secret::Plain(expected)) => constant_time_eq(password.as_bytes(), expected),
-            Some(Secret::Bcrypt(hash)) => bcrypt::verify(password, hash).unwrap_or(false),
-            None => {
-                // Spend the time a real check would (against some real user's hash, same
-                // cost), then fail: usernames cannot be probed by timing.
-                let some_hash = self.users.values().find_map(|secret| match secret {
-                    Secret::Bcrypt(hash) => Some(hash),
-                    Secret::Plain(_) => None,
-                });
-                if let Some(hash) = some_hash {
-                    let _ = bcrypt::verify(password, hash);
-                }
-                false
-            }
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+        else {
+            return Check::Done(None);
         };
-        if !ok {
-            return None;
-        }
-        if let Some(Secret::Bcrypt(_)) = self.users.get(user) {
-            if let Ok(mut verified) = self.verified.lock() {
-                if verified.len() >= MAX_VERIFIED {
-                    verified.clear();
-                }
-                verified.insert(encoded.to_string(), user.to_string());
+        let Some((user, password)) = decoded.split_once(':') else {
+            return Check::Done(None);
+        };
+        let (claimed, hash) = match self.users.get(user) {
+            Some(Secret::Plain(expected)) => {
+                let ok = constant_time_eq(password.as_bytes(), expected);
+                return Check::Done(ok.then(|| user.to_string()));
             }
+            Some(Secret::Bcrypt(hash)) => (Some(user.to_string()), hash.clone()),
+            // Spend the time a real check would (against some real user's hash, same cost),
+            // then fail: user names cannot be probed by timing.
+            None => match self.some_bcrypt_hash() {
+                Some(hash) => (None, hash.clone()),
+                None => return Check::Done(None),
+            },
+        };
+        Check::Slow(Verification {
+            encoded: encoded.to_string(),
+            user: claimed,
+            password: password.to_string(),
+            hash,
+        })
+    }
+
+    /// The user a finished [`Verification`] proves, if any; a success is remembered, so the
+    /// next request with the same header is decided by [`Users::begin`] at once.
+    pub fn conclude(&self, verified: Verified) -> Option<String> {
+        let user = verified.user.filter(|_| verified.ok)?;
+        if let Ok(mut cache) = self.verified.lock() {
+            if cache.len() >= MAX_VERIFIED {
+                cache.clear();
+            }
+            cache.insert(verified.encoded, user.clone());
         }
-        Some(user.to_string())
+        Some(user)
     }
     // ANCHOR_END: check
+
+    fn some_bcrypt_hash(&self) -> Option<&String> {
+        self.users.values().find_map(|secret| match secret {
+            Secret::Bcrypt(hash) => Some(hash),
+            Secret::Plain(_) => None,
+        })
+    }
+}
+
+// ANCHOR: verification
+/// What [`Users::begin`] decided.
+pub enum Check {
+    /// Decided without bcrypt: the user proved, or `None` (a 401).
+    Done(Option<String>),
+    /// Only bcrypt can tell: run [`Verification::verify`], then [`Users::conclude`].
+    Slow(Verification),
+}
+
+/// One bcrypt comparison still to make. It owns everything it needs and touches nothing
+/// shared, so any thread may run it: an event loop hands it to a pool, because at a
+/// realistic cost it takes tens to hundreds of milliseconds of CPU, on purpose.
+pub struct Verification {
+    /// The header's base64, the key under which a success is remembered.
+    encoded: String,
+    /// The user claimed, or `None` for a name nobody has (the check runs, then fails).
+    user: Option<String>,
+    password: String,
+    hash: String,
+}
+
+/// A [`Verification`] done: the password is gone, only the verdict is left.
+pub struct Verified {
+    encoded: String,
+    user: Option<String>,
+    ok: bool,
+}
+
+impl Verification {
+    /// The slow part, a pure function of the verification: bcrypt the password with the
+    /// hash's salt and cost, and compare.
+    pub fn verify(self) -> Verified {
+        let matches = bcrypt::verify(&self.password, &self.hash).unwrap_or(false);
+        Verified {
+            ok: matches && self.user.is_some(),
+            encoded: self.encoded,
+            user: self.user,
+        }
+    }
+}
+// ANCHOR_END: verification
+
+/// Debug never shows a password or a hash (a `{:?}` in a log must not leak one).
+impl std::fmt::Debug for Verification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verification")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verified")
+            .field("user", &self.user)
+            .field("ok", &self.ok)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Debug shows how many users there are, never who or their secrets (a `{:?}` in a log or a
@@ -229,6 +331,43 @@ mod tests {
             .add_htpasswd("carol:$apr1$abc$def\n", "test")
             .expect_err("md5");
         assert!(md5.contains("htpasswd -B"), "{md5}");
+    }
+
+    #[test]
+    fn the_check_in_two_halves() {
+        let hash = bcrypt::hash("hunter2", 4).expect("hash");
+        let mut users = Users::new();
+        users.add_plain("alice:pw").expect("add");
+        users
+            .add_htpasswd(&format!("bob:{hash}\n"), "test")
+            .expect("parse");
+        // No bcrypt needed: decided at once.
+        assert!(matches!(users.begin(None), Check::Done(None)));
+        assert!(matches!(
+            users.begin(Some(&basic("alice:pw"))),
+            Check::Done(Some(user)) if user == "alice"
+        ));
+        // A bcrypt user, and an unknown one (checked against a decoy hash), need the slow
+        // half, and it may run on another thread.
+        for (credentials, proves) in [("bob:hunter2", Some("bob")), ("bob:nope", None)] {
+            let Check::Slow(verification) = users.begin(Some(&basic(credentials))) else {
+                panic!("{credentials}: no slow half");
+            };
+            let verified = std::thread::spawn(move || verification.verify())
+                .join()
+                .expect("verify");
+            assert_eq!(users.conclude(verified).as_deref(), proves, "{credentials}");
+        }
+        let Check::Slow(unknown) = users.begin(Some(&basic("nobody:hunter2"))) else {
+            panic!("an unknown user must cost a bcrypt check too");
+        };
+        assert!(!format!("{unknown:?}").contains("hunter2"), "Debug leaks");
+        assert_eq!(users.conclude(unknown.verify()), None);
+        // bob's success was remembered: his next request needs no bcrypt.
+        assert!(matches!(
+            users.begin(Some(&basic("bob:hunter2"))),
+            Check::Done(Some(user)) if user == "bob"
+        ));
     }
 
     #[test]

@@ -30,5 +30,5 @@ pub use log::LogEntry;
 pub use request::{parse_head, BodyFraming, Method, Parsed, Refusal, Request, Version};
 pub use response::{Body, Connection, DateCache, FileBody, Response};
 pub use setup::AccessLog;
-pub use site::Site;
+pub use site::{Reply, Site};
 pub use status::Status;

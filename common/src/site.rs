@@ -19,6 +19,25 @@ use std::path::Path;
 #[cfg(feature = "auth")]
 use std::sync::Arc;
 
+/// What [`Site::respond_or_verify`] says about a request.
+#[derive(Debug)]
+pub enum Reply {
+    /// The response, and the user the credentials proved (`None`: public, or refused).
+    Ready(Response, Option<String>),
+    /// The credentials need a bcrypt check before anything can be said.
+    #[cfg(feature = "auth")]
+    Verify(crate::auth::Verification),
+}
+
+/// How far authentication got without the slow check.
+enum Authenticated {
+    Yes(Option<String>),
+    #[cfg(feature = "auth")]
+    No(Response),
+    #[cfg(feature = "auth")]
+    Verify(crate::auth::Verification),
+}
+
 /// A folder served over HTTP, and the features the stage serving it has switched on.
 #[derive(Clone, Debug)]
 pub struct Site {
@@ -114,35 +133,15 @@ impl Site {
     }
 
     /// The response to `request`, and the user its credentials proved (for the access log;
-    /// `None` when the site is public or the request was refused).
+    /// `None` when the site is public or the request was refused). A bcrypt check, if one is
+    /// needed, runs here, on the caller's thread: see [`Site::respond_or_verify`] for a server
+    /// whose thread serves everyone.
     pub fn respond_as(&self, request: &Request) -> (Response, Option<String>) {
-        // Authentication comes first: an unauthenticated client learns nothing, not even
-        // whether a path exists (no 404 vs 401 difference, no redirect, no 405).
-        let user = match self.authenticate(request) {
-            Ok(user) => user,
-            Err(challenge) => return (without_body_for_head(request, challenge), None),
-        };
-        (self.respond_public(request), user)
-    }
-
-    /// `Ok(user)` when the request may proceed, or the 401 to send.
-    #[cfg(feature = "auth")]
-    fn authenticate(&self, request: &Request) -> Result<Option<String>, Response> {
-        let Some(auth) = &self.auth else {
-            return Ok(None);
-        };
-        let (users, realm) = &**auth;
-        match users.check(request.authorization.as_deref()) {
-            Some(user) => Ok(Some(user)),
-            // A small fixed page: nothing about the resource asked for.
-            None => Err(Response::error(Status::UNAUTHORIZED)
-                .with_header("WWW-Authenticate", crate::auth::challenge(realm))),
+        match self.respond_or_verify(request) {
+            Reply::Ready(response, user) => (response, user),
+            #[cfg(feature = "auth")]
+            Reply::Verify(verification) => self.respond_verified(request, verification.verify()),
         }
-    }
-
-    #[cfg(not(feature = "auth"))]
-    fn authenticate(&self, _request: &Request) -> Result<Option<String>, Response> {
-        Ok(None)
     }
 
     fn respond_public(&self, request: &Request) -> Response {
@@ -177,6 +176,76 @@ impl Site {
         }
     }
     // ANCHOR_END: respond
+
+    // ANCHOR: respond_or_verify
+    /// [`Site::respond_as`] in two halves. The first answers every request it can at once;
+    /// a request whose credentials only bcrypt can judge comes back as [`Reply::Verify`]: run
+    /// the [`Verification`](crate::auth::Verification) wherever suits (a pool: it is slow on
+    /// purpose), then call [`Site::respond_verified`] with the same request and the verdict.
+    pub fn respond_or_verify(&self, request: &Request) -> Reply {
+        // Authentication comes first: an unauthenticated client learns nothing, not even
+        // whether a path exists (no 404 vs 401 difference, no redirect, no 405).
+        match self.authenticate(request) {
+            Authenticated::Yes(user) => Reply::Ready(self.respond_public(request), user),
+            #[cfg(feature = "auth")]
+            Authenticated::No(challenge) => {
+                Reply::Ready(without_body_for_head(request, challenge), None)
+            }
+            #[cfg(feature = "auth")]
+            Authenticated::Verify(verification) => Reply::Verify(verification),
+        }
+    }
+
+    /// The second half: the response to `request` once its verification is done.
+    #[cfg(feature = "auth")]
+    pub fn respond_verified(
+        &self,
+        request: &Request,
+        verified: crate::auth::Verified,
+    ) -> (Response, Option<String>) {
+        let user = self
+            .auth
+            .as_ref()
+            .and_then(|auth| auth.0.conclude(verified));
+        match user {
+            Some(user) => (self.respond_public(request), Some(user)),
+            None => (without_body_for_head(request, self.challenge()), None),
+        }
+    }
+
+    /// The answer to a request whose credentials cannot be checked now, because every
+    /// verifier is busy: 503, and when to try again (as stage04 says when its queue is full).
+    pub fn respond_busy(&self, request: &Request) -> Response {
+        let busy = Response::error(Status::SERVICE_UNAVAILABLE).with_header("Retry-After", "1");
+        without_body_for_head(request, busy)
+    }
+    // ANCHOR_END: respond_or_verify
+
+    /// Whether the request may proceed, as far as can be told at once.
+    #[cfg(feature = "auth")]
+    fn authenticate(&self, request: &Request) -> Authenticated {
+        let Some(auth) = &self.auth else {
+            return Authenticated::Yes(None);
+        };
+        match auth.0.begin(request.authorization.as_deref()) {
+            crate::auth::Check::Done(Some(user)) => Authenticated::Yes(Some(user)),
+            crate::auth::Check::Done(None) => Authenticated::No(self.challenge()),
+            crate::auth::Check::Slow(verification) => Authenticated::Verify(verification),
+        }
+    }
+
+    #[cfg(not(feature = "auth"))]
+    fn authenticate(&self, _request: &Request) -> Authenticated {
+        Authenticated::Yes(None)
+    }
+
+    /// The 401: a small fixed page, nothing about the resource asked for.
+    #[cfg(feature = "auth")]
+    fn challenge(&self) -> Response {
+        let realm = self.auth.as_ref().map_or("", |auth| auth.1.as_str());
+        Response::error(Status::UNAUTHORIZED)
+            .with_header("WWW-Authenticate", crate::auth::challenge(realm))
+    }
 
     // ANCHOR: fallback
     /// A missing path gets the fallback page when it looks like a client-side route: GET or

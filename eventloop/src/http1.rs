@@ -12,19 +12,27 @@
 //! The transport (TCP or TLS) is behind [`Transport`]: "TLS wants to write" (a handshake
 //! reply, a ticket) is one more reason to wait for writability, and nothing else changes.
 //!
+//! A request whose password only bcrypt can judge is not answered on the loop: the session
+//! hands the check to the service's [`Verifiers`] and waits, reading nothing more, until the
+//! verdict comes back as a message ([`Session::message`]); then it answers and goes on with
+//! whatever was pipelined behind.
+//!
 //! An HTTP/1.1 connection can also become something else ([`Switch`]): the service names the
 //! protocols it takes in [`Env::switches`], and the session hands the connection over, with
 //! every byte read from that point on, once the responses before it are out.
 
+use crate::mailbox::ConnectionId;
 use crate::poller::Interest;
 use crate::session::{Service, Session, Step, Turn};
 use crate::transport::{Received, Transport};
+use crate::verifiers::Verifiers;
+use common::auth::Verified;
 use common::cache::FileCache;
 use common::framing::{persistence, BodySkipper};
 use common::log::PendingLine;
 use common::{
     connection_for, AccessLog, Body, Connection as Persistence, DateCache, FileBody, Parsed,
-    Refusal, Request, Site, Status, TimeoutArgs, Version,
+    Refusal, Reply, Request, Site, Status, TimeoutArgs, Version,
 };
 use std::io::{self, Read};
 use std::net::{IpAddr, Shutdown};
@@ -40,6 +48,9 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lingering close: how long, and how much, we read after our last response before closing.
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 256 * 1024;
+/// How long a request may wait for its password check before the connection is given up. The
+/// pool's bound keeps real waits far shorter; this only ensures no connection waits forever.
+const VERDICT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The first line of the HTTP/2 connection preface (RFC 9113 section 3.4), as HTTP/1.1 would
 /// parse it: a head of its own, ended by its blank line.
 const H2_PREFACE_HEAD: &[u8] = b"PRI * HTTP/2.0\r\n\r\n";
@@ -58,6 +69,9 @@ pub struct Env {
     pub server: &'static str,
     /// The protocols this service takes a connection away from HTTP/1.1 for (empty: none).
     pub switches: Vec<Switch>,
+    /// Where bcrypt checks run: a pool whose verdicts come back as messages (see
+    /// [`HttpService::verdict`]), or `None` to run them here, on the loop's thread.
+    pub verifiers: Option<Verifiers>,
     pub now: Instant,
     pub wall: SystemTime,
     /// Shutting down: every response says `Connection: close`, and idle connections close.
@@ -77,6 +91,7 @@ impl Env {
             header_timeout: timeouts.header(),
             server,
             switches: Vec::new(),
+            verifiers: None,
             now: Instant::now(),
             wall: SystemTime::now(),
             draining: false,
@@ -109,8 +124,14 @@ pub enum Switch {
 }
 
 /// What a service must provide for HTTP/1.1 sessions to run on it.
-pub trait HttpService<T>: Sized + 'static {
+pub trait HttpService<T>: Service<T> {
     fn http(&mut self) -> &mut Env;
+
+    /// The verdict of a password check, if `message` is one: a service whose `Env` has
+    /// `verifiers` must send each verdict to its connection as a message this recognizes.
+    fn verdict(_message: Self::Message) -> Option<Verified> {
+        None
+    }
 
     /// The session for `to` (one of `Env::switches`), given every byte read from the point of
     /// the switch on. `None` closes the connection.
@@ -127,7 +148,8 @@ pub struct HttpOnly {
 }
 
 impl<T: Transport> Service<T> for HttpOnly {
-    type Message = ();
+    /// The only message: a password check's verdict, from the verifiers.
+    type Message = Verified;
 
     fn open(&mut self, peer: IpAddr, turn: &Turn) -> Box<dyn Session<T, HttpOnly>> {
         Box::new(Http1::new(peer, turn.now))
@@ -137,6 +159,10 @@ impl<T: Transport> Service<T> for HttpOnly {
 impl<T: Transport> HttpService<T> for HttpOnly {
     fn http(&mut self) -> &mut Env {
         &mut self.http
+    }
+
+    fn verdict(message: Verified) -> Option<Verified> {
+        Some(message)
     }
 }
 
@@ -205,10 +231,19 @@ pub struct Http1 {
     head_started: Option<Instant>,
     /// When the socket last took any of our bytes (the send timeout runs from here).
     last_progress: Instant,
+    /// A request whose password is being checked off the loop: nothing after it is read or
+    /// answered until its verdict comes (responses go out in order), so a connection has at
+    /// most one check in flight.
+    verifying: Option<Request>,
+    /// When the connection gives up waiting for that verdict.
+    verdict_due: Instant,
+    /// This connection, as the verifiers address their verdict (known from `start` on).
+    id: ConnectionId,
 }
 
 impl<T: Transport, S: HttpService<T>> Session<T, S> for Http1 {
     fn start(&mut self, io: &mut T, service: &mut S, turn: &mut Turn) -> Step<T, S> {
+        self.id = turn.connection();
         let env = service.http();
         env.sync(turn);
         // A fresh connection: under TLS the handshake is part of getting a request in, so it
@@ -228,6 +263,11 @@ impl<T: Transport, S: HttpService<T>> Session<T, S> for Http1 {
     // ANCHOR: ready
     /// The socket is ready (for what we said we wanted): make all the progress we can.
     fn ready(&mut self, io: &mut T, service: &mut S, turn: &mut Turn) -> Step<T, S> {
+        if self.verifying.is_some() && matches!(self.state, State::Reading(_)) {
+            // Waiting for a verdict, we watch for nothing, and epoll reports only an error
+            // or a hang-up: the client is gone, and so is the need to answer it.
+            return Step::Close;
+        }
         let then = match self.state {
             State::Reading(_) => self.read(io, service, turn),
             State::Writing(_) => {
@@ -244,6 +284,9 @@ impl<T: Transport, S: HttpService<T>> Session<T, S> for Http1 {
     /// The deadline has passed. A head that began but did not finish in time is told why we
     /// hang up (408, as the blocking stages do); anything else just closes.
     fn timed_out(&mut self, io: &mut T, service: &mut S, turn: &mut Turn) -> Step<T, S> {
+        if self.verifying.is_some() && matches!(self.state, State::Reading(_)) {
+            return Step::Close;
+        }
         if !matches!(self.state, State::Reading(Reading::Head)) || self.input.is_empty() {
             return Step::Close;
         }
@@ -267,6 +310,7 @@ impl<T: Transport, S: HttpService<T>> Session<T, S> for Http1 {
             && self.input.is_empty()
             && self.output.is_empty()
             && self.file.is_none()
+            && self.verifying.is_none()
             && !io.wants_write()
             && !(io.is_handshaking() && io.sent() > 0)
     }
@@ -275,6 +319,36 @@ impl<T: Transport, S: HttpService<T>> Session<T, S> for Http1 {
         // A file cut off halfway is logged now, with what it got.
         self.log_file_sent(&service.http().log);
     }
+
+    // ANCHOR: verdict
+    /// A verdict from the verifiers: answer the request that waited for it, then carry on
+    /// with whatever was pipelined behind it.
+    fn message(
+        &mut self,
+        io: &mut T,
+        service: &mut S,
+        turn: &mut Turn,
+        message: S::Message,
+    ) -> Option<Step<T, S>> {
+        let verified = S::verdict(message)?;
+        let request = self.verifying.take()?;
+        let env = service.http();
+        env.sync(turn);
+        let (response, user) = env.site.respond_verified(&request, verified);
+        let out = &mut turn.output;
+        let connection = self.queue(&request, response, user, out, env);
+        if !self.output.is_empty() {
+            // Earlier responses are still going out: this one goes after them.
+            self.output.extend_from_slice(out);
+            out.clear();
+        }
+        if connection == Persistence::Close {
+            self.state = State::Writing(Next::Close);
+        }
+        let then = self.advance(io, out, env);
+        Some(self.finish(then, service))
+    }
+    // ANCHOR_END: verdict
 }
 
 impl Http1 {
@@ -291,6 +365,9 @@ impl Http1 {
             file_log: None,
             head_started: None,
             last_progress: now,
+            verifying: None,
+            verdict_due: now,
+            id: ConnectionId::NONE,
         }
     }
 
@@ -355,7 +432,10 @@ impl Http1 {
             }
         }
         let out = &mut turn.output;
-        let nothing_owed = out.is_empty() && self.output.is_empty() && self.file.is_none();
+        let nothing_owed = out.is_empty()
+            && self.output.is_empty()
+            && self.file.is_none()
+            && self.verifying.is_none();
         if self.peer_done && nothing_owed && !handshaking {
             // The client left, and only half a request can be left here (whole ones were
             // answered as they were absorbed): it can never be completed.
@@ -402,6 +482,11 @@ impl Http1 {
         self.last_progress = env.now;
         let mut used = 0;
         loop {
+            if self.verifying.is_some() {
+                // Nothing behind a request that waits for its verdict is read yet, not even
+                // its body: the verdict may close the connection.
+                return used;
+            }
             let State::Reading(reading) = &mut self.state else {
                 // Switching: every later byte is the next session's. Closing: nobody's.
                 return match self.state {
@@ -493,7 +578,38 @@ impl Http1 {
                 .record(self.peer, env.wall, Some(request), None, status, sent);
             return connection;
         }
-        let (response, user) = env.site.respond_as(request);
+        let (response, user) = match env.site.respond_or_verify(request) {
+            Reply::Ready(response, user) => (response, user),
+            Reply::Verify(verification) => match &env.verifiers {
+                // No pool: bcrypt here, on the loop's thread, while everyone else waits.
+                None => env.site.respond_verified(request, verification.verify()),
+                Some(verifiers) => match verifiers.submit(self.id, verification) {
+                    Ok(()) => {
+                        // The answer comes with the verdict (`message`); until then this
+                        // connection reads nothing, and the connection stays as it is.
+                        self.verifying = Some(request.clone());
+                        self.verdict_due = env.now + VERDICT_TIMEOUT;
+                        return Persistence::Default;
+                    }
+                    // Every verifier busy and the queue full: come back in a second.
+                    Err(_) => (env.site.respond_busy(request), None),
+                },
+            },
+        };
+        self.queue(request, response, user, out, env)
+    }
+
+    /// Queues `response` to `request` (its head, its bytes or its file) and logs it. Returns
+    /// what the response said about the connection.
+    fn queue(
+        &mut self,
+        request: &Request,
+        response: common::Response,
+        user: Option<String>,
+        out: &mut Vec<u8>,
+        env: &mut Env,
+    ) -> Persistence {
+        let date = env.dates.get(env.wall);
         let connection = if env.draining {
             Persistence::Close
         } else {
@@ -546,6 +662,14 @@ impl Http1 {
                         let reading = std::mem::replace(reading, Reading::Head);
                         self.state = State::Writing(Next::Read(reading));
                         continue;
+                    }
+                    // Everything before the request being verified is out: wait for its verdict,
+                    // reading nothing meanwhile (the verifiers wake us; see `message`).
+                    if self.verifying.is_some() {
+                        return Then::Wait {
+                            interest: Interest::Nothing,
+                            deadline: self.verdict_due,
+                        };
                     }
                     // Requests that waited behind a response are answered before reading more.
                     if !self.input.is_empty() && self.process_input(out, env) {

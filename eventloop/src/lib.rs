@@ -12,7 +12,9 @@
 //! What the loop owns is what every protocol needs (`server.rs`): readiness by epoll, waited
 //! on directly (`poller.rs`); accepting with a capacity limit and an EMFILE backoff; one heap
 //! of deadlines (`timers.rs`); signals through a self-pipe; graceful shutdown; and messages
-//! from other threads (`mailbox.rs`), so that N loops can run on N threads. What HTTP means
+//! from other threads (`mailbox.rs`), so that N loops can run on N threads, and so that work
+//! too slow for the loop (a bcrypt check: `verifiers.rs`) can answer the connection that
+//! asked for it. What HTTP means
 //! stays in `common`, sans-IO, as before.
 //!
 //! `timers.rs` and `sendfile.rs` are stage05's files, copied on purpose: stage05 keeps its
@@ -27,9 +29,11 @@ mod server;
 mod session;
 mod timers;
 mod transport;
+pub mod verifiers;
 
-pub use mailbox::Handle;
+pub use mailbox::{ConnectionId, Handle};
 pub use poller::Interest;
 pub use server::{reuseport_listener, Config, EventLoop};
 pub use session::{Service, Session, Step, Turn};
 pub use transport::{Piece, Plain, Received, Tls, Transport, TLS_BUFFER_LIMIT};
+pub use verifiers::Verifiers;

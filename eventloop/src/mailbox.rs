@@ -13,9 +13,30 @@ use rustix::fd::OwnedFd;
 use std::io;
 use std::sync::Arc;
 
+// ANCHOR: connection_id
+/// One connection of one loop, for as long as it lives: its slot, and the serial number that
+/// tells it from every later connection in the same slot. A message addressed to a connection
+/// that has closed is dropped, even if a new connection now has its slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnectionId {
+    pub(crate) slot: usize,
+    pub(crate) serial: u64,
+}
+// ANCHOR_END: connection_id
+
+impl ConnectionId {
+    /// No connection (serials start at 1): where a `Turn` points between calls.
+    pub(crate) const NONE: ConnectionId = ConnectionId {
+        slot: usize::MAX,
+        serial: 0,
+    };
+}
+
 /// What a handle can ask of a loop.
 pub(crate) enum Command<M> {
     Message(M),
+    /// A message for one connection's session (dropped if that connection has closed).
+    To(ConnectionId, M),
     /// Begin the graceful stop, as the first SIGTERM does.
     Stop,
 }
@@ -47,6 +68,22 @@ impl<M> Handle<M> {
             }
             Err(crossbeam_channel::SendError(Command::Message(message))) => Err(message),
             // (Not reachable: what failed to go is what was sent, a message.)
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Queues `message` for the session of connection `to` and wakes the loop (see
+    /// [`crate::Session::message`]): how work done on another thread, such as a password
+    /// check, comes back to the connection that asked for it. If that connection has closed
+    /// by the time the loop takes the message, the message is dropped. Fails only when the
+    /// loop has ended.
+    pub fn send_to(&self, to: ConnectionId, message: M) -> Result<(), M> {
+        match self.sender.send(Command::To(to, message)) {
+            Ok(()) => {
+                self.wake();
+                Ok(())
+            }
+            Err(crossbeam_channel::SendError(Command::To(_, message))) => Err(message),
             Err(_) => Ok(()),
         }
     }

@@ -10,7 +10,7 @@
 //! with its own `SO_REUSEPORT` listener ([`reuseport_listener`]) or a clone of a shared one;
 //! a [`Handle`] reaches any of them from anywhere.
 
-use crate::mailbox::{Command, Handle, Mailbox};
+use crate::mailbox::{Command, ConnectionId, Handle, Mailbox};
 use crate::poller::{Interest, Poller};
 use crate::session::{Service, Session, Step, Turn};
 use crate::timers::{Owner, Timer, Timers};
@@ -216,6 +216,7 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
         while let Some(command) = self.mailbox.next() {
             match command {
                 Command::Message(message) => self.service.message(message, &self.turn),
+                Command::To(to, message) => self.deliver(to, message),
                 Command::Stop => {
                     if self.grace_ends.is_none() {
                         self.begin_shutdown();
@@ -225,12 +226,41 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
         }
     }
 
+    // ANCHOR: deliver
+    /// A message for one connection: its session takes it, if the connection is still the
+    /// one it was sent to. A slot whose serial differs holds a newer connection, and the
+    /// message is not for it: dropped, like a message to a slot that is empty.
+    fn deliver(&mut self, to: ConnectionId, message: S::Message) {
+        let Some(Some(connection)) = self.slots.get_mut(to.slot) else {
+            return;
+        };
+        if connection.serial != to.serial {
+            return;
+        }
+        self.turn.connection = to;
+        let step = connection.session.message(
+            &mut connection.transport,
+            &mut self.service,
+            &mut self.turn,
+            message,
+        );
+        self.turn.output.clear();
+        if let Some(step) = step {
+            self.apply(to.slot, step);
+        }
+    }
+    // ANCHOR_END: deliver
+
     // ANCHOR: on_ready
     /// A connection's socket is ready: let its session run, then do what it asks.
     fn on_ready(&mut self, slot: usize) {
         // It may have been closed earlier in this same batch of events.
         let Some(Some(connection)) = self.slots.get_mut(slot) else {
             return;
+        };
+        self.turn.connection = ConnectionId {
+            slot,
+            serial: connection.serial,
         };
         let step =
             connection
@@ -354,6 +384,10 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
         let Some(Some(connection)) = self.slots.get_mut(slot) else {
             return;
         };
+        self.turn.connection = ConnectionId {
+            slot,
+            serial: connection.serial,
+        };
         let step =
             connection
                 .session
@@ -422,6 +456,10 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
             if connection.serial == owner.serial
                 && self.timers.fire(&mut connection.timer, owner, at, now)
             {
+                self.turn.connection = ConnectionId {
+                    slot: owner.slot,
+                    serial: owner.serial,
+                };
                 let step = connection.session.timed_out(
                     &mut connection.transport,
                     &mut self.service,

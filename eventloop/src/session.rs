@@ -11,6 +11,7 @@
 //! A [`Service`] is what every session of a loop shares (the site, the cache, the log) and
 //! makes the first session of each connection.
 
+use crate::mailbox::ConnectionId;
 use crate::poller::Interest;
 use std::net::IpAddr;
 use std::time::{Instant, SystemTime};
@@ -34,6 +35,23 @@ pub trait Session<T, S> {
 
     /// The connection is closing, whatever the reason: last words for the log.
     fn closed(&mut self, _service: &mut S) {}
+
+    /// A message for this connection, sent with [`crate::Handle::send_to`] to the id the
+    /// session found in [`Turn::connection`] (the verdict of a password check done on another
+    /// thread, say). `None` leaves the wait as it was; a session that is sent nothing needs
+    /// nothing here.
+    fn message(
+        &mut self,
+        _io: &mut T,
+        _service: &mut S,
+        _turn: &mut Turn,
+        _message: S::Message,
+    ) -> Option<Step<T, S>>
+    where
+        S: Service<T>,
+    {
+        None
+    }
 }
 
 /// What a session wants from the loop after a turn.
@@ -74,6 +92,8 @@ pub struct Turn {
     pub draining: bool,
     pub input: Vec<u8>,
     pub output: Vec<u8>,
+    /// The connection being called now (set by the loop before every call of a session).
+    pub(crate) connection: ConnectionId,
 }
 
 impl Turn {
@@ -84,7 +104,13 @@ impl Turn {
             draining: false,
             input: vec![0; 64 * 1024],
             output: Vec::with_capacity(128 * 1024),
+            connection: ConnectionId::NONE,
         }
+    }
+
+    /// The connection this turn's call is about: where a message for it must be sent.
+    pub fn connection(&self) -> ConnectionId {
+        self.connection
     }
 }
 

@@ -144,6 +144,7 @@ where
             header_timeout: Duration::from_secs(10),
             server: "toy",
             switches,
+            verifiers: None,
             now: turn.now,
             wall: turn.wall,
             draining: false,

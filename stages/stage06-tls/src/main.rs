@@ -9,14 +9,15 @@
 //! fallback) are `common::Site` options, switched on here from the command line.
 //!
 //! This file is what is stage06's own: the flags, the certificates (`tls.rs`), the users, and
-//! the wiring of a `Site` into the library's HTTP/1.1 session over TLS.
+//! the wiring of a `Site` into the library's HTTP/1.1 session over TLS, with a few verifier
+//! threads for bcrypt so that no password check runs on the loop.
 
 mod tls;
 
 use clap::Parser;
 use common::{AccessLog, CommonArgs, GraceArgs, Site, TimeoutArgs};
 use eventloop::http1::{Env, HttpOnly};
-use eventloop::{Config, EventLoop, Tls};
+use eventloop::{Config, EventLoop, Tls, Verifiers};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,6 +59,19 @@ struct Args {
     /// can read it in `ps`; use --htpasswd for real passwords
     #[arg(long, value_name = "USER:PASS")]
     auth: Vec<String>,
+
+    /// Threads that check bcrypt passwords, off the event loop; 0 checks them on the loop's
+    /// own thread, as stage06 first did (for comparison: one client's wrong passwords then
+    /// stall every connection)
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(0..=64))]
+    verify_threads: u16,
+
+    /// Password checks in flight at once (running, or waiting for a verifier thread); a
+    /// request that needs one more gets 503 with Retry-After
+    #[arg(long, value_name = "N", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    verify_max: u16,
 
     /// The realm named in the password prompt
     #[arg(long, value_name = "NAME", default_value = "stage06")]
@@ -130,10 +144,9 @@ fn tls_config(args: &Args) -> Result<(Arc<rustls::ServerConfig>, Option<String>)
 }
 
 /// The users of `--htpasswd` and `--auth`. Checking a bcrypt password takes milliseconds on
-/// purpose, and it runs here, on the loop's one thread, stalling every connection meanwhile.
-/// `common::auth` remembers credentials it has verified, so only the first request with a
-/// given `Authorization` pays; a stream of *wrong* passwords still does (a thread for
-/// verification would fix that, at the cost of the loop's simplicity: an exercise).
+/// purpose, so it does not run on the loop's one thread: the wiring below gives the HTTP/1.1
+/// session a pool of verifier threads. `common::auth` remembers credentials it has verified,
+/// so only the first request with a given `Authorization` needs the pool.
 fn users(args: &Args) -> Result<common::auth::Users, String> {
     let mut users = common::auth::Users::new();
     if let Some(path) = &args.htpasswd {
@@ -168,6 +181,21 @@ fn event_loop(
         signals: true,
     };
     let http = Env::new(site, log, &args.timeouts, "stage06");
-    EventLoop::new(config, listener, tls, HttpOnly { http })
+    let mut server = EventLoop::new(config, listener, tls, HttpOnly { http })?;
+    // Only bcrypt users (`--htpasswd`) need checking off the loop: without them the server
+    // stays one thread.
+    if args.htpasswd.is_some() && args.verify_threads > 0 {
+        // Each verdict goes back to the connection that waits for it, through the loop's
+        // mailbox (which wakes the loop). A connection that has closed meanwhile is gone
+        // from its slot, and the loop drops the verdict.
+        let handle = server.handle();
+        let deliver = move |to, verified| {
+            let _ = handle.send_to(to, verified);
+        };
+        let threads = usize::from(args.verify_threads);
+        let verifiers = Verifiers::start(threads, usize::from(args.verify_max), deliver)?;
+        server.service().http.verifiers = Some(verifiers);
+    }
+    Ok(server)
 }
 // ANCHOR_END: wiring
