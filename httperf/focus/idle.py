@@ -13,16 +13,18 @@ The book's one idle-connection script: stage02, stage04, stage05 and `compare.sh
 The server must allow N connections (`ulimit -n` in its shell); this script raises its own."""
 import os, resource, socket, sys, time
 
-args = [a for a in sys.argv[1:] if not a.startswith("--")]
-flags = [a for a in sys.argv[1:] if a.startswith("--")]
-request = "--request" in flags
-steps = 1
-if "--steps" in flags:
-    # --steps takes the next word as its count.
-    at = sys.argv.index("--steps")
-    steps = int(sys.argv[at + 1])
-    args.remove(sys.argv[at + 1])
-if len(args) not in (2, 3) or any(f not in ("--request", "--steps") for f in flags):
+args, request, steps = [], False, 1
+words = iter(sys.argv[1:])
+for word in words:
+    if word == "--request":
+        request = True
+    elif word == "--steps":
+        steps = int(next(words, "0"))  # --steps takes the next word as its count
+    elif word.startswith("--"):
+        sys.exit(__doc__.split("\n")[0])
+    else:
+        args.append(word)
+if len(args) not in (2, 3) or steps < 1:
     sys.exit(__doc__.split("\n")[0])
 port, pid = int(args[0]), int(args[1])
 n = int(args[2]) if len(args) > 2 else 10_000
