@@ -127,25 +127,33 @@ pub fn binary(stage: &str) -> PathBuf {
     path
 }
 
+/// `struct rlimit` and the three calls that read and set it, declared once for the helpers
+/// below (the test package links no libc crate; these are glibc's own symbols).
+#[repr(C)]
+struct Rlimit {
+    cur: u64,
+    max: u64,
+}
+const RLIMIT_NOFILE: i32 = 7;
+extern "C" {
+    fn getrlimit(resource: i32, rlim: *mut Rlimit) -> i32;
+    fn setrlimit(resource: i32, rlim: *const Rlimit) -> i32;
+    fn prlimit(pid: i32, resource: i32, new: *const Rlimit, old: *mut Rlimit) -> i32;
+}
+
 /// Raises this process's soft limit on open descriptors to the hard limit, for a test that
 /// holds more client sockets than the usual 1024 (all the way, not to `want`: tests running at
-/// the same time in this process share the limit). The servers it starts inherit it. Err says
-/// why it cannot give `want` (the hard limit is lower).
-pub fn raise_fd_limit(want: u64) -> Result<(), String> {
-    #[repr(C)]
-    struct Rlimit {
-        cur: u64,
-        max: u64,
-    }
-    const RLIMIT_NOFILE: i32 = 7;
-    extern "C" {
-        fn getrlimit(resource: i32, rlim: *mut Rlimit) -> i32;
-        fn setrlimit(resource: i32, rlim: *const Rlimit) -> i32;
-    }
+/// the same time in this process share the limit). The servers it starts inherit it. Ok is the
+/// soft limit now in force; Err says why it cannot give `want` (the hard limit is lower).
+pub fn raise_fd_limit(want: u64) -> Result<u64, String> {
     let mut limit = Rlimit { cur: 0, max: 0 };
     // SAFETY: both calls only read or write the struct passed, laid out as the C one.
     if unsafe { getrlimit(RLIMIT_NOFILE, &mut limit) } != 0 {
         return Err(format!("getrlimit: {}", io::Error::last_os_error()));
+    }
+    limit.cur = limit.max;
+    if unsafe { setrlimit(RLIMIT_NOFILE, &limit) } != 0 {
+        return Err(format!("setrlimit: {}", io::Error::last_os_error()));
     }
     if limit.max < want {
         return Err(format!(
@@ -153,25 +161,12 @@ pub fn raise_fd_limit(want: u64) -> Result<(), String> {
             limit.max
         ));
     }
-    limit.cur = limit.max;
-    if unsafe { setrlimit(RLIMIT_NOFILE, &limit) } != 0 {
-        return Err(format!("setrlimit: {}", io::Error::last_os_error()));
-    }
-    Ok(())
+    Ok(limit.cur)
 }
 
 /// Caps the descriptors process `pid` may open: no new descriptor numbered `limit` or more.
 /// Those already open stay open; the next `open` or `accept` past the cap fails with EMFILE.
 pub fn limit_fds(pid: u32, limit: u64) -> Result<(), String> {
-    #[repr(C)]
-    struct Rlimit {
-        cur: u64,
-        max: u64,
-    }
-    const RLIMIT_NOFILE: i32 = 7;
-    extern "C" {
-        fn prlimit(pid: i32, resource: i32, new: *const Rlimit, old: *mut Rlimit) -> i32;
-    }
     let pid = i32::try_from(pid).map_err(|_| format!("pid {pid} out of range"))?;
     let mut old = Rlimit { cur: 0, max: 0 };
     // SAFETY: reads the current limit into `old`, a struct laid out as the C one.
