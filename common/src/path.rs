@@ -194,10 +194,15 @@ pub fn resolve(root: &Root, path: &DecodedPath) -> Resolved {
     }
 }
 
-/// EMFILE, ENFILE, ENOMEM: the open failed because of the server's state, not the file's.
-fn out_of_resources(error: &io::Error) -> bool {
+/// EMFILE, ENFILE, ENOMEM, ENOBUFS: a call failed because of the server's state (out of
+/// descriptors or memory), not because of the file or the peer. Shared with the event loop,
+/// whose `accept` backs off on the same errors.
+pub fn out_of_resources(error: &io::Error) -> bool {
     let errno = error.raw_os_error().map(Errno::from_raw_os_error);
-    matches!(errno, Some(Errno::MFILE | Errno::NFILE | Errno::NOMEM))
+    matches!(
+        errno,
+        Some(Errno::MFILE | Errno::NFILE | Errno::NOMEM | Errno::NOBUFS)
+    )
 }
 
 /// How every file is opened: read-only; `O_NONBLOCK` so that a FIFO swapped in cannot block

@@ -330,7 +330,7 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
             match listener.accept() {
                 Ok((stream, peer)) => self.admit(stream, peer.ip()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-                Err(e) if out_of_resources(&e) => {
+                Err(e) if common::path::out_of_resources(&e) => {
                     // EMFILE: the connection stays in the backlog and the listener stays
                     // readable. Retrying now would spin; pause, and try again a bit later.
                     self.set_accepting(false);
@@ -555,16 +555,6 @@ fn signals() -> io::Result<UnixStream> {
         signal_hook::low_level::pipe::register(signal, write_end.try_clone()?)?;
     }
     Ok(read_end)
-}
-
-/// accept(2) errors that say "the process or system is out of something", not "that client
-/// went away": retrying at once would fail the same way.
-fn out_of_resources(e: &io::Error) -> bool {
-    const ENOMEM: i32 = 12;
-    const ENFILE: i32 = 23;
-    const EMFILE: i32 = 24;
-    const ENOBUFS: i32 = 105;
-    matches!(e.raw_os_error(), Some(ENOMEM | ENFILE | EMFILE | ENOBUFS))
 }
 
 /// A listener on `addr` with `SO_REUSEPORT`, so that several loops (one per thread) can each
