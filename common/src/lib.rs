@@ -13,6 +13,8 @@ pub mod cache;
 pub mod cli;
 pub mod conditional;
 pub mod framing;
+#[cfg(feature = "h2")]
+pub mod h2;
 pub mod log;
 pub mod mime;
 pub mod path;
@@ -22,6 +24,8 @@ pub mod response;
 pub mod setup;
 pub mod site;
 pub mod status;
+#[cfg(feature = "ws")]
+pub mod ws;
 
 pub use cache::FileCache;
 pub use cli::{CommonArgs, GraceArgs, TimeoutArgs};
