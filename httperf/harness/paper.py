@@ -344,12 +344,16 @@ class Paper:
     def install(self) -> None:
         """What the experiments run, from Debian if missing (as the main harness does)."""
         want = {"ab": "apache2-utils", "curl": "curl", "wrk": "wrk", "nginx": "nginx",
-                "openssl": "openssl"}
+                "openssl": "openssl", "h2load": "nghttp2-client", "h2o": "h2o"}
         missing = [pkg for prog, pkg in want.items() if not shutil.which(prog)
                    and not Path(f"/usr/sbin/{prog}").exists()]
         if missing:
             log(f"installing {' '.join(missing)}")
-            r = run_cmd(["apt-get", "install", "-y", "-q", *missing], 600)
+            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+            r = run_cmd(["apt-get", "install", "-y", "-q", *missing], 600, env=env)
+            if r.rc != 0:
+                run_cmd(["apt-get", "update", "-q"], 600, env=env)
+                r = run_cmd(["apt-get", "install", "-y", "-q", *missing], 600, env=env)
             if r.rc != 0:
                 raise HarnessError(f"apt-get install {' '.join(missing)} failed")
 
@@ -380,7 +384,7 @@ class Paper:
                              workers=workers)
             srv.serve_tls(port, cert)
             self.servers.append((srv, True))
-        if shutil.which("h2o"):
+        if shutil.which("h2o"):  # installed above; only experiment 4 uses it
             port = free_port(19400, taken)
             self.h2o = PaperH2o("h2o", port, self.scratch / "h2o", www, frozenset({TLS}))
             self.h2o.serve_tls(port, cert)
