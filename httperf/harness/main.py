@@ -30,7 +30,7 @@ from .scenarios import (ALL_CAPS, BENCH_FILES, FULL, QUICK, SENDFILE_DEFAULT,
                         scenario_numbers, scenarios_for)
 from .servers import (NEWER_STAGE_CAPS, PEERS, REFERENCE_SERVERS, STAGE_CAPS, STAGE_CAPS_NOTE, Cert,
                       NginxServer, Server, StageServer, make_cert, make_peer, na_note, tls_session)
-from .util import (HERE, LIVE_GROUPS, REPO, HarnessError, find_program, free_port, kill_group,
+from .util import (HERE, apt_install, LIVE_GROUPS, REPO, HarnessError, find_program, free_port, kill_group,
                    log, run_cmd)
 
 
@@ -94,35 +94,7 @@ class Harness:
             log(f"still missing: {', '.join(sorted(self.missing_tools))} (their rows will be FAIL)")
 
     def _apt_install(self, pkgs: list[str]) -> None:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "--no-install-recommends",
-                   "-o", "DPkg::Lock::Timeout=120", *pkgs]
-        # Debian's packages start their service on port 80 when installed; a policy-rc.d that
-        # says no keeps them from it (only added when the machine has none).
-        policy = Path("/usr/sbin/policy-rc.d")
-        added_policy = False
-        if not policy.exists():
-            try:
-                policy.write_text("#!/bin/sh\n# added by httperf/run for one apt-get\nexit 101\n")
-                policy.chmod(0o755)
-                added_policy = True
-            except OSError:
-                pass
-        try:
-            log(f"installing from Debian: {' '.join(pkgs)}")
-            r = run_cmd(install, 900, env=env)
-            if r.rc != 0:
-                log("apt-get install failed; apt-get update once, then again")
-                run_cmd(["apt-get", "update"], 600, env=env)
-                r = run_cmd(install, 900, env=env)
-            if r.rc != 0:
-                tail = " | ".join((r.out + r.err).strip().splitlines()[-3:])
-                log(f"apt-get install failed: {tail}")
-        except HarnessError as e:
-            log(f"apt-get: {e}")
-        finally:
-            if added_policy:
-                policy.unlink(missing_ok=True)
+        apt_install(pkgs)
 
     def discover_stages(self) -> list[str]:
         """Every stages/*/Cargo.toml whose package is named stageNN: new stages join by existing."""

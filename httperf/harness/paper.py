@@ -32,7 +32,8 @@ from pathlib import Path
 
 from .scenarios import TLS
 from .servers import Server, StageServer, user_line
-from .util import LIVE_GROUPS, REPO, HarnessError, free_port, kill_group, log, run_cmd
+from .util import LIVE_GROUPS, REPO, HarnessError, apt_install, free_port, kill_group, log, \
+    run_cmd
 
 # =================================================================================================
 # The paper's numbers, as it reports them (its server: PHP, over HTTPS; its machine: unknown).
@@ -348,14 +349,11 @@ class Paper:
         missing = [pkg for prog, pkg in want.items() if not shutil.which(prog)
                    and not Path(f"/usr/sbin/{prog}").exists()]
         if missing:
-            log(f"installing {' '.join(missing)}")
-            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-            r = run_cmd(["apt-get", "install", "-y", "-q", *missing], 600, env=env)
-            if r.rc != 0:
-                run_cmd(["apt-get", "update", "-q"], 600, env=env)
-                r = run_cmd(["apt-get", "install", "-y", "-q", *missing], 600, env=env)
-            if r.rc != 0:
-                raise HarnessError(f"apt-get install {' '.join(missing)} failed")
+            apt_install(missing)
+        still = [prog for prog in want if not shutil.which(prog)
+                 and not Path(f"/usr/sbin/{prog}").exists()]
+        if still:
+            raise HarnessError(f"missing after apt-get install: {' '.join(still)}")
 
     def site(self) -> Path:
         """A scratch copy of www/ plus bench/1k.bin, which Server.start checks for."""

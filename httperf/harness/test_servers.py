@@ -67,12 +67,18 @@ class Peers(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
     def test_every_template_is_used(self):
-        """Every file in httperf/conf/ is the template of some peer (none left behind)."""
+        """Every file in httperf/conf/ is the template of some peer, or of httperf/paper's
+        servers (none left behind)."""
+        from . import paper
         tmp = Path(tempfile.mkdtemp())
         try:
             used = set()
-            for name in V.REFERENCE_SERVERS:
-                srv = V.make_peer(name, 30000, tmp / name, tmp)
+            servers = [V.make_peer(name, 30000, tmp / name, tmp) for name in V.REFERENCE_SERVERS]
+            for cls, kw in ((paper.PaperNginx, {"workers": "1"}), (paper.PaperH2o, {})):
+                srv = cls(cls.kind, 30001, tmp / f"paper-{cls.kind}", tmp, frozenset(), **kw)
+                srv.serve_tls(30002, paper.RsaCert(tmp / "c.pem", tmp / "k.pem"))
+                servers.append(srv)
+            for srv in servers:
                 srv.command()
                 used.add(srv.config.name)
             self.assertEqual(used, {p.name for p in CONF_DIR.iterdir() if p.is_file()})

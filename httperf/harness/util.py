@@ -156,3 +156,37 @@ def free_port(start: int, taken: set[int]) -> int:
                     pass
         port += 1
     raise HarnessError("no free port")
+
+
+def apt_install(pkgs: list[str]) -> None:
+    """apt-get install, without letting the packages start their services; a failure is
+    logged, not raised: the caller finds out when the program is still missing."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "--no-install-recommends",
+               "-o", "DPkg::Lock::Timeout=120", *pkgs]
+    # Debian's packages start their service on port 80 when installed; a policy-rc.d that
+    # says no keeps them from it (only added when the machine has none).
+    policy = Path("/usr/sbin/policy-rc.d")
+    added_policy = False
+    if not policy.exists():
+        try:
+            policy.write_text("#!/bin/sh\n# added by httperf/run for one apt-get\nexit 101\n")
+            policy.chmod(0o755)
+            added_policy = True
+        except OSError:
+            pass
+    try:
+        log(f"installing from Debian: {' '.join(pkgs)}")
+        r = run_cmd(install, 900, env=env)
+        if r.rc != 0:
+            log("apt-get install failed; apt-get update once, then again")
+            run_cmd(["apt-get", "update"], 600, env=env)
+            r = run_cmd(install, 900, env=env)
+        if r.rc != 0:
+            tail = " | ".join((r.out + r.err).strip().splitlines()[-3:])
+            log(f"apt-get install failed: {tail}")
+    except HarnessError as e:
+        log(f"apt-get: {e}")
+    finally:
+        if added_policy:
+            policy.unlink(missing_ok=True)
