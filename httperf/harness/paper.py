@@ -312,10 +312,35 @@ def python_hpack_sizes(venv: Path) -> list[list[int]]:
     return json.loads(done.stdout)
 
 
-def our_hpack_sizes() -> list[list[int]] | None:
-    """Our encoder (common::h2::hpack::Encoder) on every case, through common's `hpack` example;
-    None until that example exists."""
-    return None
+def our_hpack_sizes() -> list[list[int]]:
+    """Our encoder (common::h2::hpack::Encoder, the one stage07 uses) on every case, through
+    common's `hpack` example (one line per block: `encode shorter NAME:VALUE ...` in hex, and
+    `reset` for a new connection; see common/examples/hpack.rs)."""
+    r = run_cmd(["cargo", "build", "--release", "--quiet", "-p", "common", "--features", "h2",
+                 "--example", "hpack"], 1800, cwd=REPO)
+    if r.rc != 0:
+        raise HarnessError(f"cargo build --example hpack failed: {r.err.strip()[-300:]}")
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    lines = []
+    for _, lists in HPACK_CASES:
+        lines.append("reset")
+        for fields in lists:
+            lines.append("encode shorter " + " ".join(
+                f"{n.encode().hex()}:{v.encode().hex()}" for n, v in fields))
+    done = subprocess.run([str(target / "release" / "examples" / "hpack")],
+                          input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=60)
+    replies = done.stdout.splitlines()
+    if done.returncode != 0 or len(replies) != len(lines):
+        raise HarnessError(f"the hpack example failed: {done.stderr.strip()[-300:]}")
+    sizes: list[list[int]] = []
+    for line, reply in zip(lines, replies):
+        if line == "reset":
+            sizes.append([])
+        elif reply.startswith("block "):
+            sizes[-1].append(len(reply.split(" ", 1)[1].strip()) // 2)
+        else:
+            raise HarnessError(f"the hpack example answered {reply!r}")
+    return sizes
 
 
 def h2load_headers(url: str, n: int) -> dict:
@@ -413,9 +438,7 @@ class Paper:
         venv = REPO / "target" / "paper-venv"
         sets = {"cases": [{"name": name, "h1": h1_size(lists[-1])} for name, lists in HPACK_CASES],
                 "python": [sizes[-1] for sizes in python_hpack_sizes(venv)]}
-        ours = our_hpack_sizes()
-        if ours is not None:
-            sets["ours"] = [sizes[-1] for sizes in ours]
+        sets["ours"] = [sizes[-1] for sizes in our_hpack_sizes()]
         self.results["hpack"] = sets
         servers = [(srv, srv.name) for srv, h2 in self.servers if h2]
         if self.h2o:
