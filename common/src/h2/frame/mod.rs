@@ -53,7 +53,7 @@ impl StreamId {
 
     /// Clients open odd streams, servers even ones (RFC 9113 §5.1.1).
     pub fn is_client_initiated(self) -> bool {
-        self.0 % 2 == 1
+        !self.0.is_multiple_of(2)
     }
 }
 

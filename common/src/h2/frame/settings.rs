@@ -39,7 +39,7 @@ impl SettingsFrame {
             }
             return Ok(SettingsFrame::ack());
         }
-        if payload.len() % 6 != 0 {
+        if !payload.len().is_multiple_of(6) {
             return conn_err(
                 ErrorCode::FRAME_SIZE_ERROR,
                 "SETTINGS not a multiple of 6 bytes",
