@@ -379,12 +379,14 @@ impl Connection {
         self.streams.active() == 0 && self.block.is_none()
     }
 
-    /// GOAWAY exchanged (or a connection error) and nothing left: close now.
+    /// Nothing left to do but close: a connection error's GOAWAY is written, or GOAWAY was
+    /// exchanged (ours final, or the peer's) and every stream is over and written.
     pub fn is_done(&self) -> bool {
-        let over = self.error.is_some()
-            || self.goaway_received
-            || matches!(self.shutdown, Shutdown::Final(_));
-        over && self.is_idle() && self.output.is_empty()
+        if !self.output.is_empty() {
+            return false;
+        }
+        let over = self.goaway_received || matches!(self.shutdown, Shutdown::Final(_));
+        self.error.is_some() || (over && self.is_idle())
     }
 
     // --- Receiving -------------------------------------------------------------------------
