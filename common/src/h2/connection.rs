@@ -47,6 +47,16 @@ pub const MAX_PENDING_CONTROL: usize = 1024;
 /// fragment and no END_HEADERS, cost no flow-control credit and no buffer, only our time.
 /// More than this many since the last new stream: GOAWAY ENHANCE_YOUR_CALM.
 pub const MAX_EMPTY_FRAMES: u32 = 100;
+
+// The other three have no constant of their own:
+// - The HPACK bomb (small blocks that decode to a huge list, by referring to one big table
+//   entry again and again) is bounded by `Settings::max_header_list_size`, which the decoder
+//   enforces while decoding: past it, no field is kept and the stream gets a 431.
+// - Window-update floods cost one addition each and make no reply; the `WindowOpened` event
+//   they cause is queued once, however many arrive (`window_event_queued`). In the other
+//   direction we give credit back in half windows (`RETURN_CREDIT_AT`), never per frame.
+// - Stream-id exhaustion: a client that reaches 2^31-1 (`StreamId::MAX`) can open no more
+//   streams; our final GOAWAY says so at once, and any id after it is PROTOCOL_ERROR.
 // ANCHOR_END: defences
 
 /// Our PING of the two-step GOAWAY; its ACK says the client saw the first GOAWAY.
@@ -235,26 +245,31 @@ impl Connection {
         if let Some(error) = self.error {
             return Err(error);
         }
-        self.input.extend_from_slice(bytes);
-        let input = std::mem::take(&mut self.input);
-        let result = self.process(&input);
-        match result {
-            Ok(used) => {
+        // Whole frames are handled straight from `bytes`; only a frame cut by the end of a
+        // read waits in `input` for the rest (at most one frame: SETTINGS_MAX_FRAME_SIZE).
+        let result = if self.input.is_empty() {
+            self.process(bytes)
+                .map(|used| self.input.extend_from_slice(&bytes[used..]))
+        } else {
+            let mut input = std::mem::take(&mut self.input);
+            input.extend_from_slice(bytes);
+            self.process(&input).map(|used| {
+                input.drain(..used);
                 self.input = input;
-                self.input.drain(..used);
-            }
-            Err(error) => {
-                let last_stream = self.last_stream;
-                self.queue(Frame::GoAway(frame::GoAway {
-                    last_stream,
-                    code: error.code,
-                    debug: error.reason.as_bytes(),
-                }));
-                self.error = Some(error);
-                self.block = None;
-            }
+            })
+        };
+        if let Err(error) = result {
+            let last_stream = self.last_stream;
+            self.queue(Frame::GoAway(frame::GoAway {
+                last_stream,
+                code: error.code,
+                debug: error.reason.as_bytes(),
+            }));
+            self.error = Some(error);
+            self.block = None;
+            self.input = Vec::new();
         }
-        result.map(|_| ())
+        result
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -485,6 +500,7 @@ impl Connection {
         !id.is_client_initiated() || id > self.last_stream
     }
 
+    // ANCHOR: data
     fn on_data(&mut self, data: frame::Data<'_>) -> Result<(), ConnectionError> {
         let id = data.stream;
         let flow_len = data.flow_len();
@@ -560,6 +576,7 @@ impl Connection {
             }));
         }
     }
+    // ANCHOR_END: data
 
     fn count_empty_frame(&mut self) -> Result<(), ConnectionError> {
         self.empty_frames += 1;
@@ -634,6 +651,7 @@ impl Connection {
         self.on_header_block(&block, &fragments)
     }
 
+    // ANCHOR: header_block
     /// A whole header block: decoded first, always, since HPACK's table must see every block
     /// the peer encoded (§4.3), even one for a stream we will reset or ignore.
     fn on_header_block(
@@ -720,6 +738,7 @@ impl Connection {
         }
         Ok(())
     }
+    // ANCHOR_END: header_block
 
     /// A second HEADERS on an open stream: trailers (§8.1), which must end the stream.
     fn on_trailers(
@@ -953,6 +972,7 @@ impl Connection {
         self.queued_total += (self.output.len() - before) as u64;
     }
 
+    // ANCHOR: control_replies
     /// A reply the peer's frames asked for, bounded by MAX_PENDING_CONTROL.
     fn control_reply(&mut self, frame: Frame<'_>) -> Result<(), ConnectionError> {
         self.reserve_control()?;
@@ -983,6 +1003,7 @@ impl Connection {
     fn mark_control(&mut self) {
         self.pending_control.push_back(self.queued_total);
     }
+    // ANCHOR_END: control_replies
 }
 
 fn fail<T>(code: ErrorCode, reason: &'static str) -> Result<T, ConnectionError> {
