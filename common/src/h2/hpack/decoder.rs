@@ -62,6 +62,7 @@ impl Decoder {
         // Size updates are allowed only before the first field (§4.2): possibly two of them,
         // the smallest size since the last block then the final one.
         let mut at_start = true;
+        // ANCHOR: representations
         while let Some(&first) = block.get(pos) {
             if first & 0x80 != 0 {
                 // 1xxxxxxx: indexed field (§6.1).
@@ -112,6 +113,7 @@ impl Decoder {
             }
             at_start = false;
         }
+        // ANCHOR_END: representations
         if list.exceeded {
             return Err(DecodeError::ListTooLarge);
         }

@@ -423,6 +423,7 @@ const fn build_steps() -> [[Step; 16]; 256] {
     steps
 }
 
+// ANCHOR: decode
 /// Appends the decoding of the Huffman-coded `src` to `out`. Errors: an EOS symbol inside the
 /// string, or padding that is longer than 7 bits or not all ones (RFC 7541 §5.2).
 pub fn decode(src: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
@@ -453,3 +454,4 @@ pub fn decode(src: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
     }
     Ok(())
 }
+// ANCHOR_END: decode

@@ -145,6 +145,7 @@ impl Table {
         }
     }
 
+    // ANCHOR: insert
     /// Adds a field as the newest entry, evicting the oldest until it fits (§4.4). A field
     /// larger than the whole table empties it and is not added: not an error.
     pub fn insert(&mut self, name: &[u8], value: &[u8]) {
@@ -180,6 +181,7 @@ impl Table {
             self.size -= entry_size(oldest.name(), oldest.value());
         }
     }
+    // ANCHOR_END: insert
 
     pub fn size(&self) -> usize {
         self.size
