@@ -11,6 +11,9 @@
 use super::table::{entry_size, Table};
 use super::{huffman, DecodeError};
 
+/// Scratch space kept between blocks; more is given back after the block that needed it.
+const KEEP_SCRATCH: usize = 4096;
+
 /// Decodes the peer's header blocks, keeping the dynamic table their encoder fills.
 pub struct Decoder {
     table: Table,
@@ -114,6 +117,12 @@ impl Decoder {
             at_start = false;
         }
         // ANCHOR_END: representations
+        // A connection that once received a long Huffman string keeps no big buffer for it.
+        for buf in [name_buf, value_buf] {
+            if buf.capacity() > KEEP_SCRATCH {
+                *buf = Vec::new();
+            }
+        }
         if list.exceeded {
             return Err(DecodeError::ListTooLarge);
         }
