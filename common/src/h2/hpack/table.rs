@@ -10,8 +10,9 @@ use std::collections::VecDeque;
 
 use super::DecodeError;
 
-/// RFC 7541 Appendix A, in order: entry `i` here is index `i + 1`.
-pub const STATIC: [(&str, &str); 61] = [
+/// RFC 7541 Appendix A, in order: entry `i` here is index `i + 1`. A `static`: the encoder
+/// reads it for every field, and a `const` array might be copied at each use.
+pub static STATIC: [(&str, &str); STATIC_LEN] = [
     (":authority", ""),
     (":method", "GET"),
     (":method", "POST"),
@@ -137,8 +138,10 @@ fn static_name(name: &[u8]) -> Option<usize> {
     Some(index)
 }
 
+const STATIC_LEN: usize = 61;
+
 /// The first dynamic index.
-const FIRST_DYNAMIC: usize = STATIC.len() + 1;
+const FIRST_DYNAMIC: usize = STATIC_LEN + 1;
 
 /// What an entry costs in the table: its name and value plus 32 bytes, RFC 7541 §4.1's
 /// estimate of an implementation's overhead. It is the unit of every size limit here.
