@@ -180,8 +180,10 @@ pub struct Connection {
     /// The stream receive window the peer assumes: the default until it ACKs our SETTINGS.
     local_initial_window: u32,
     settings_acked: bool,
+    /// The connection's windows: what we may still send, what the peer may still send.
     send_window: Window,
     recv_window: Window,
+    /// Bytes the peer spent on the connection that we have not given back yet.
     recv_unreturned: u32,
     streams: Streams,
     /// The highest stream id the client has used.
@@ -189,7 +191,9 @@ pub struct Connection {
     block: Option<HeaderBlock>,
     shutdown: Shutdown,
     goaway_received: bool,
+    /// Set by a connection error: from then on nothing is read or sent.
     error: Option<ConnectionError>,
+    /// The counts the defences need (see the constants at the top).
     streams_opened: u64,
     peer_resets: u64,
     empty_frames: u32,
@@ -198,6 +202,14 @@ pub struct Connection {
 impl Connection {
     /// A server side connection; our SETTINGS are queued in the output at once.
     pub fn server(settings: Settings) -> Connection {
+        // Values the RFC does not allow are brought within its bounds, never sent as they are.
+        let settings = Settings {
+            initial_window_size: settings.initial_window_size.min(frame::MAX_WINDOW),
+            max_frame_size: settings
+                .max_frame_size
+                .clamp(DEFAULT_MAX_FRAME_SIZE, frame::MAX_MAX_FRAME_SIZE),
+            ..settings
+        };
         let mut conn = Connection {
             settings,
             preface_left: PREFACE.len(),
@@ -329,6 +341,10 @@ impl Connection {
         }
         let chunk = self.peer_max_frame_size as usize;
         let mut pieces = data.chunks(chunk).peekable();
+        if data.is_empty() && !end_stream {
+            // Nothing to say: an empty DATA frame would only look like the start of a flood.
+            return Ok(());
+        }
         if data.is_empty() {
             self.queue(Frame::Data(frame::Data {
                 stream,
@@ -426,7 +442,9 @@ impl Connection {
             }
         }
         while input.len() - at >= HEADER_LEN {
-            let head_bytes: &[u8; HEADER_LEN] = input[at..at + HEADER_LEN].try_into().unwrap();
+            let Ok(head_bytes) = <&[u8; HEADER_LEN]>::try_from(&input[at..at + HEADER_LEN]) else {
+                break; // (cannot happen: the slice is 9 bytes long)
+            };
             let head = Head::parse(head_bytes);
             // Refused on the header alone, before a byte of the payload is buffered (§4.2).
             if head.length > self.settings.max_frame_size {
