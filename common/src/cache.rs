@@ -159,6 +159,14 @@ impl<'a> Hit<'a> {
         self.content_length
     }
 
+    /// The prebuilt fields (`Content-Type` .. `Content-Length`, or a 304's validators) as
+    /// (name, value) pairs, for a protocol that does not send them as text lines (HTTP/2).
+    pub fn fields(&self) -> impl Iterator<Item = (&'a str, &'a str)> {
+        let text = std::str::from_utf8(self.fields).unwrap_or_default();
+        text.split_terminator("\r\n")
+            .filter_map(|line| line.split_once(": "))
+    }
+
     /// Appends the head, byte for byte what [`Response::write_head`](crate::Response::write_head)
     /// writes for the same answer, without allocating.
     pub fn write_head(

@@ -40,7 +40,8 @@ pub fn persistence(request: &Request) -> Connection {
         return Connection::Close;
     }
     match request.version {
-        Version::Http11 => Connection::Default,
+        // HTTP/2 has no Connection field at all: a stream ends, the connection stays.
+        Version::Http11 | Version::Http20 => Connection::Default,
         Version::Http10 if request.connection_keep_alive => Connection::KeepAlive,
         Version::Http10 => Connection::Close,
     }

@@ -27,7 +27,7 @@ pub enum Method {
 }
 
 impl Method {
-    fn from_token(token: &str) -> Method {
+    pub(crate) fn from_token(token: &str) -> Method {
         const KNOWN: [&str; 7] = [
             "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT",
         ];
@@ -56,6 +56,10 @@ impl Method {
 pub enum Version {
     Http10,
     Http11,
+    /// A request that came in an HTTP/2 stream (stage07): never parsed from a request line,
+    /// only made by `h2::http` from a stream's head. Named `HTTP/2.0` in the access log, as
+    /// nginx and Apache write it.
+    Http20,
 }
 
 impl Version {
@@ -63,6 +67,7 @@ impl Version {
         match self {
             Version::Http10 => "HTTP/1.0",
             Version::Http11 => "HTTP/1.1",
+            Version::Http20 => "HTTP/2.0",
         }
     }
 }
@@ -414,7 +419,7 @@ fn is_token_list_item(value: &str) -> bool {
 /// `uri-host [ ":" port ]` (RFC 9112 section 3.2, RFC 3986 section 3.2): a registered name or
 /// IPv4 address, or an IPv6 literal in brackets, then digits. No userinfo (`a@b`), no path
 /// (`a/b`), no space or backslash: a Host that a proxy and we could read as two hosts is a 400.
-fn is_authority(value: &str) -> bool {
+pub(crate) fn is_authority(value: &str) -> bool {
     let (host_ok, port) = match value.strip_prefix('[') {
         Some(literal) => match literal.split_once(']') {
             Some((address, port)) => {
@@ -457,7 +462,7 @@ fn is_reg_name(host: &str) -> bool {
 }
 // ANCHOR_END: authority
 
-fn append_list(slot: &mut Option<String>, value: String) {
+pub(crate) fn append_list(slot: &mut Option<String>, value: String) {
     *slot = Some(match slot.take() {
         Some(earlier) => format!("{earlier}, {value}"),
         None => value,
@@ -516,7 +521,9 @@ fn body_framing(
 ///
 /// Origin-form `/a/b?q` is what clients send to servers; absolute-form `http://host/a/b` is
 /// what they send to proxies, and servers must accept it too (RFC 9112 section 3.2.2).
-fn split_target(target: &str) -> Result<(String, Option<String>, Option<String>), Status> {
+pub(crate) fn split_target(
+    target: &str,
+) -> Result<(String, Option<String>, Option<String>), Status> {
     let (host, rest) = if target.starts_with('/') {
         (None, target)
     } else {

@@ -22,6 +22,8 @@
 //! lives from then on.
 
 pub mod http1;
+#[cfg(feature = "h2")]
+pub mod http2;
 mod mailbox;
 mod poller;
 mod sendfile;

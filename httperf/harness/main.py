@@ -25,13 +25,13 @@ from .measure import TOOL_PROGRAMS, Measurer, parse_wrk
 from .report import (RunRecord, ServerRow, cpu_model, machine_md, peer_titles, record_from_dir,
                      report_md)
 from .results import Result, describe, fail, write_csv
-from .scenarios import (ALL_CAPS, BENCH_FILES, FULL, QUICK, SENDFILE_DEFAULT,
+from .scenarios import (ALL_CAPS, BENCH_FILES, FULL, H2, H2C, PLAIN_CAPS, QUICK, SENDFILE_DEFAULT,
                         SENDFILE_WORKLOADS, TLS, Profile, Scenario, plan_seconds,
                         scenario_numbers, scenarios_for)
-from .servers import (NEWER_STAGE_CAPS, PEERS, REFERENCE_SERVERS, STAGE_CAPS, STAGE_CAPS_NOTE, Cert,
-                      NginxServer, Server, StageServer, make_cert, make_peer, na_note, tls_session)
-from .util import (HERE, apt_install, LIVE_GROUPS, REPO, HarnessError, find_program, free_port, kill_group,
-                   log, run_cmd)
+from .servers import (NEWER_STAGE_CAPS, PEERS, REFERENCE_SERVERS, STAGE_CAPS, Cert, NginxServer,
+                      Server, StageServer, caps_note, make_cert, make_peer, na_note, tls_session)
+from .util import (HERE, LIVE_GROUPS, REPO, HarnessError, apt_install, find_program, free_port,
+                   kill_group, log, run_cmd)
 
 
 class Harness:
@@ -72,7 +72,8 @@ class Harness:
 
     # ---- setup -------------------------------------------------------------------------------
     def install_tools(self) -> None:
-        want = {"httperf": "httperf", "wrk": "wrk", "strace": "strace", "openssl": "openssl"}
+        want = {"httperf": "httperf", "wrk": "wrk", "strace": "strace", "openssl": "openssl",
+                "h2load": "nghttp2-client"}
         files: dict[str, str] = {}  # files that are not programs (TLS modules): their packages
         for name in self.reference_names():
             cls = PEERS[name][0]
@@ -175,7 +176,16 @@ class Harness:
             port = free_port(port, taken)
             srv = StageServer(name, port, self.scratch / name, self.www, caps,
                               binary=binary or Path("/nonexistent") / name)
-            if TLS in caps and self.tls_ready(srv):  # a TLS stage serves HTTPS on its one port
+            if caps & PLAIN_CAPS and TLS in caps:
+                # stage07: PORT is TLS and --plain-port the cleartext one (HTTP/1.1 and h2c).
+                if H2C in caps:
+                    srv.h2c_port = port
+                port = free_port(port, taken)
+                if self.tls_ready(srv):
+                    srv.serve_tls(port, self.cert)
+                else:  # no TLS scenario: it still needs its TLS port, with its own certificate
+                    srv.tls_port = port
+            elif TLS in caps and self.tls_ready(srv):  # a TLS stage serves HTTPS on its one port
                 srv.serve_tls(port, self.cert)
             elif caps == {TLS}:
                 srv.start_error = srv.tls_error
@@ -188,11 +198,20 @@ class Harness:
             if self.tls_ready(srv):  # HTTPS on a second port, from the same config
                 port = free_port(port, taken)
                 srv.serve_tls(port, self.cert)
+            if H2C in srv.caps and self.wants(H2C):  # cleartext HTTP/2: its own port, or the plain one
+                if srv.h2c_own_port:
+                    port = free_port(port, taken)
+                srv.h2c_port = port if srv.h2c_own_port else srv.port
             self.servers.append(srv)
 
+    def wants(self, cap: str) -> bool:
+        """Some selected scenario needs this capability."""
+        return any(sc.needs == cap for sc in self.scenarios)
+
     def make_cert(self) -> None:
-        """The certificate of every TLS server, made once, only when a TLS scenario runs."""
-        if not any(sc.needs == TLS for sc in self.scenarios):
+        """The certificate of every TLS server, made once, only when a TLS scenario (HTTP/1
+        or HTTP/2) runs."""
+        if not (self.wants(TLS) or self.wants(H2)):
             return
         try:
             self.cert = make_cert(self.scratch / "tls")
@@ -312,7 +331,7 @@ class Harness:
             return "no nginx in this run"
         if {"nginx", "wrk"} & self.missing_tools:
             return "nginx or wrk is not installed"
-        if all(sc.needs == TLS for sc in self.scenarios):
+        if all(sc.needs in (TLS, H2) for sc in self.scenarios):
             return "TLS scenarios only: over TLS nginx does not sendfile"
         return ""
 
@@ -326,7 +345,7 @@ class Harness:
         missing = [t for t in TOOL_PROGRAMS[sc.tool] if t in self.missing_tools]
         if missing:
             return fail(res, f"{', '.join(missing)} not installed")
-        if sc.needs == TLS and not srv.tls_port:
+        if sc.needs in (TLS, H2) and not srv.tls_port:
             return fail(res, srv.tls_error)
         if isinstance(srv, NginxServer) and sc.workload != "large" and srv.running():
             try:
@@ -422,7 +441,7 @@ class Harness:
                 tls = srv.tls_info or "not measured (did not start)"
             elif TLS in srv.caps:
                 tls = f"no TLS port: {srv.tls_error}"
-            rows.append(ServerRow(srv.name, srv.caps, STAGE_CAPS_NOTE.get(srv.name, ""), tls))
+            rows.append(ServerRow(srv.name, srv.caps, caps_note(srv.name), tls))
         return RunRecord(
             started=self.started, quick=self.args.quick, profile=self.profile,
             scenarios=self.scenarios, servers=rows, results=self.results, out=self.out,
@@ -591,13 +610,19 @@ def main(argv: list[str]) -> int:
         harness.cleanup()
 
 
+def peer_caps(name: str) -> frozenset[str]:
+    """What the peer of this name in PEERS claims (its options' `caps`, else its kind's)."""
+    cls, kw = PEERS[name]
+    return kw.get("caps", cls.caps)
+
+
 def plan(args: argparse.Namespace) -> int:
     """--plan: the servers this run would measure (no build, no start) and its planned time."""
     h = Harness(args)
     try:
         stages = h.discover_stages()
         caps = [STAGE_CAPS.get(n, NEWER_STAGE_CAPS) for n in stages]
-        caps += [ALL_CAPS for _ in h.reference_names()]
+        caps += [peer_caps(n) for n in h.reference_names()]
         secs = plan_seconds(h.profile, h.scenarios, caps, calibrate=not h.calibration_skipped())
         print(f"{'quick' if args.quick else 'full'} run, {h.profile.rounds} round(s), "
               f"{len(caps)} servers ({', '.join(stages + h.reference_names())}), "

@@ -1,9 +1,9 @@
-"""Measuring: the clients (httperf, wrk, strace -c around httperf), what they print, and what
+"""Measuring: the clients (httperf, wrk, strace -c around httperf, h2load), what they print, and what
 the server spent while they ran (/proc: CPU seconds, peak RSS). One `Measurer.run` is one
 server in one scenario; it fills a `Result` or marks it failed with the reason.
 
-A new tool (h2load for HTTP/2, a WebSocket client) is a `*_cmd`, a parser and a `run_*` here,
-and its name in the `tool` of the scenarios that use it (scenarios.py).
+A new tool (as h2load was for HTTP/2; a WebSocket client) is a `*_cmd`, a parser and a `run_*`
+here, and its name in the `tool` of the scenarios that use it (scenarios.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from .results import Result, fail
-from .scenarios import TLS, WRK_THREADS, Profile, Scenario, bench_uri
+from .scenarios import BENCH_FILES, TLS, WRK_THREADS, Profile, Scenario, bench_uri
 from .util import HERE, LIVE_GROUPS, WRK_SCRIPT, die_with_parent, kill_group, run_cmd
 
 # =================================================================================================
@@ -131,6 +131,44 @@ def parse_wrk(text: str) -> dict | None:
     return r
 
 
+_TIME_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def parse_h2load(text: str) -> dict | None:
+    """h2load's summary: duration, request counts, status classes, traffic with the header
+    bytes and their "space savings" (how much HPACK saved against the headers as text), mean
+    request time, and the protocol it negotiated. None if absent."""
+    m = re.search(r"^finished in ([\d.]+)(m?s), ([\d.]+) req/s", text, re.M)
+    req = re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                    r"(\d+) failed, (\d+) errored, (\d+) timeout", text, re.M)
+    if not m or not req:
+        return None
+    secs = float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
+    r = {"duration": secs, "total": int(req.group(1)), "done": int(req.group(3)),
+         "succeeded": int(req.group(4)), "failed": int(req.group(5)),
+         "errored": int(req.group(6)), "timeout": int(req.group(7))}
+    st = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text, re.M)
+    r["2xx"] = int(st.group(1)) if st else 0
+    r["non2xx"] = sum(int(st.group(i)) for i in (2, 3, 4)) if st else 0
+    tr = re.search(r"^traffic: .*?\((\d+)\) total, .*?\((\d+)\) headers \(space savings "
+                   r"(-?[\d.]+)%\), .*?\((\d+)\) data", text, re.M)
+    r["bytes"], r["header_bytes"], r["savings"], r["data_bytes"] = (
+        (int(tr.group(1)), int(tr.group(2)), float(tr.group(3)), int(tr.group(4))) if tr
+        else (None, None, None, None))
+    t = re.search(r"^time for request:\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)\b", text, re.M)
+    r["mean_ms"] = float(t.group(1)) * _TIME_UNITS[t.group(2)] if t else None
+    p = re.search(r"^Application protocol: (\S+)", text, re.M)
+    r["protocol"] = p.group(1) if p else None
+    return r
+
+
+def savings_of(detail: str) -> float | None:
+    """The header space savings an h2load run wrote into a result's detail (report.py reads
+    them back from results.csv)."""
+    m = re.search(r"header space savings (-?[\d.]+)%", detail or "")
+    return float(m.group(1)) if m else None
+
+
 def parse_strace(text: str) -> tuple[int, dict[str, int]] | None:
     """strace -c's table: (total calls, calls per syscall). Columns: % time, seconds,
     usecs/call, calls, [errors], syscall; the total is the sum of the rows (the "total" line's
@@ -153,7 +191,8 @@ def parse_strace(text: str) -> tuple[int, dict[str, int]] | None:
 # One server in one scenario.
 # =================================================================================================
 # The programs each tool needs (a missing one makes the cell FAIL, not the run crash).
-TOOL_PROGRAMS = {"httperf": ["httperf"], "wrk": ["wrk"], "strace": ["strace", "httperf"]}
+TOOL_PROGRAMS = {"httperf": ["httperf"], "wrk": ["wrk"], "strace": ["strace", "httperf"],
+                 "h2load": ["h2load"]}
 
 
 class Measurer:
@@ -176,6 +215,8 @@ class Measurer:
             self.run_httperf(sc, srv, res)
         elif sc.tool == "wrk":
             self.run_wrk(sc, srv, res)
+        elif sc.tool == "h2load":
+            self.run_h2load(sc, srv, res)
         else:
             self.run_strace(sc, srv, res, pids)
         pids = srv.pids()
@@ -199,6 +240,21 @@ class Measurer:
         cmd = ["wrk", "-t", str(WRK_THREADS), "-c", str(conns), "-d", f"{secs}s",
                "--timeout", "5s", "-s", str(WRK_SCRIPT), url]
         return cmd + (["--", str(depth)] if depth > 1 else [])
+
+    def h2load_cmd(self, port: int, sc: Scenario) -> list[str]:
+        """h2load with one thread (like wrk), for the profile's seconds (-D) or, in the quick
+        run, a fixed count (-n: as many bytes as the 1 KB file's count, one request per
+        connection at least). An http:// URL is HTTP/2 with prior knowledge; https:// offers
+        ALPN h2 (and h2load refuses a server that picks HTTP/1.1)."""
+        tls = sc.opts["tls"]
+        url = f"{'https' if tls else 'http'}://127.0.0.1:{port}{bench_uri(sc.opts['file'])}"
+        conns, streams = sc.opts["conns"], sc.opts["streams"]
+        if self.profile.h2load_secs:
+            amount = ["-D", str(self.profile.h2load_secs)]
+        else:
+            n = self.profile.h2load_requests * BENCH_FILES["1k"] // BENCH_FILES[sc.opts["file"]]
+            amount = ["-n", str(max(conns, n))]
+        return ["h2load", "-t", "1", "-c", str(conns), "-m", str(streams), *amount, url]
 
     def httperf_budget(self, sc: Scenario) -> float:
         """How long an httperf run may take before it is stopped: what it should take at a
@@ -273,6 +329,53 @@ class Measurer:
             res.value = round(w["bytes"] / 1e6 / secs_run, 1)
         else:
             res.value = round(good / secs_run, 1)
+
+    def run_h2load(self, sc: Scenario, srv, res: Result) -> None:
+        port = srv.tls_port if sc.opts["tls"] else srv.h2c_port
+        cmd = self.h2load_cmd(port, sc)
+        self.commands.setdefault(sc.key, " ".join(cmd).replace(str(port), "PORT"))
+        r = run_cmd(cmd, (self.profile.h2load_secs or 5) + 20)
+        res.client_cpu_s = round(r.cpu, 3)
+        h = parse_h2load(r.out)
+        if h is None:
+            fail(res, "h2load " + ("timed out" if r.timed_out else f"exited {r.rc}") + ": "
+                      + (" | ".join((r.err or r.out).strip().splitlines()[-2:]) or "no output"))
+            return
+        self.fill_h2load(sc, res, h)
+
+    def fill_h2load(self, sc: Scenario, res: Result, h: dict) -> None:
+        # h2load counts a status when the response's head arrives, and "succeeded" when its
+        # stream ends: a timed run stops with responses in flight, counted in the first and
+        # not in the second. The completed ones are the rate's.
+        good = max(0, h["succeeded"] - h["non2xx"])
+        res.requests, res.duration_s = good, round(h["duration"], 3)
+        # h2load's "failed" holds its errored and timed-out streams; a 4xx is a "success".
+        res.errors = h["failed"] + h["non2xx"]
+        res.latency_ms = round(h["mean_ms"], 3) if h["mean_ms"] is not None else None
+        details = []
+        if h["savings"] is not None:
+            details.append(f"header space savings {h['savings']:g}%")
+            details.append(f"header bytes {h['header_bytes'] / max(1, h['done']):.1f}/response")
+        if h["errored"] or h["timeout"]:
+            details.append(f"errored {h['errored']}, timeout {h['timeout']}")
+        res.detail = ", ".join(details)
+        if sc.opts["tls"] and h["protocol"] != "h2":
+            fail(res, f"negotiated {h['protocol'] or 'no protocol'}, not h2")
+            return
+        if good == 0 or h["duration"] <= 0:
+            fail(res, f"no 2xx responses ({h['done']} done, {h['failed']} failed, "
+                      f"{h['errored']} errored)")
+            return
+        want = len(self.bench_bytes[sc.opts["file"]])
+        # At least the bodies of the completed responses (the ones cut off at the deadline
+        # add a part of theirs).
+        if h["data_bytes"] is not None and h["non2xx"] == 0 and h["data_bytes"] < want * good:
+            fail(res, f"{h['data_bytes']} bytes of DATA for {good} complete responses of {want}")
+            return
+        if sc.opts["metric"] == "MB/s":
+            res.value = round((h["bytes"] or 0) / 1e6 / h["duration"], 1)
+        else:
+            res.value = round(good / h["duration"], 1)
 
     def run_strace(self, sc: Scenario, srv, res: Result, pids: list[int]) -> None:
         """strace -c -f attached to every process of the server over a fixed httperf load."""

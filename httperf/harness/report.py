@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .results import Cell, Result, fmt, ratio, summarize
-from .scenarios import (BASELINE, BIG_FILE_CONNS, CAPS_IN_ORDER, FULL, PIPELINE_DEPTH,
+from .scenarios import (BASELINE, BIG_FILE_CONNS, CAPS_IN_ORDER, FULL, H2, PIPELINE_DEPTH,
                         SENDFILE_WORKLOADS, TARGETS, TLS, WRK_KEEPALIVE_CONNS, WRK_THREADS,
                         Profile, Scenario, scenarios_for)
 from .util import CONF_DIR, REPO, HarnessError, find_program, run_cmd
@@ -115,8 +115,8 @@ def workloads_text() -> str:
     parts = []
     for w in SENDFILE_WORKLOADS:
         scs = [sc for sc in scenarios_for(FULL) if sc.workload == w]
-        plain = sorted({sc.group for sc in scs if sc.needs != TLS})
-        tls = sorted({sc.group for sc in scs if sc.needs == TLS})
+        plain = sorted({sc.group for sc in scs if sc.needs not in (TLS, H2)})
+        tls = sorted({sc.group for sc in scs if sc.needs in (TLS, H2)})
         text = f"*{w}* for {'scenarios ' if len(plain) > 1 and not parts else ''}{_and(plain)}"
         if tls:
             text += f" (and {_and(tls)}, where over TLS it does not apply)"
@@ -230,7 +230,8 @@ def report_md(run: RunRecord, charts: list[tuple[str, str]]) -> str:
         if cmd:
             L.append(f"`{cmd}`")
             L.append("")
-        lat = "p99 ms" if sc.tool == "wrk" else ("conn ms" if sc.group == 1 else "reply ms")
+        lat = {"wrk": "p99 ms", "h2load": "mean ms"}.get(
+            sc.tool, "conn ms" if sc.group == 1 else "reply ms")
         L.append(f"| server | {sc.unit} | ratio | errors | {lat} | server CPU s | CPU µs/req | "
                  "peak RSS MiB | client CPU s | spread |")
         L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -260,6 +261,7 @@ def report_md(run: RunRecord, charts: list[tuple[str, str]]) -> str:
     L.append("")
     L.append(anchor_end("absolute"))
     L.append("")
+    L += savings_section(run, cells)
 
     # Targets from DESIGN.md section 9.
     L.append("## Targets (DESIGN.md section 9)")
@@ -275,10 +277,23 @@ def report_md(run: RunRecord, charts: list[tuple[str, str]]) -> str:
             L.append(f"| {label} | - | not measured ({server} "
                      f"{'absent' if server not in names else cell_text(c).strip('*').lower()}) |")
             continue
+        against = t.against
+        other = cells.get((key, against))
+        if better in ("ratio", "savings") and (not other or other.status != "ok"):
+            L.append(f"| {label} | - | not measured ({against} "
+                     f"{'absent' if against not in names else cell_text(other).strip('*').lower()}) |")
+            continue
         if better == "ratio":
-            r = ratio(cells, sc, server)
-            measured = ratio_text(r)
+            r = ratio(cells, sc, server, against)
+            measured = ratio_text(r) + ("" if against == BASELINE else f" {against}")
             ok = r is not None and r >= goal
+        elif better == "savings":
+            mine, theirs = cell_savings(c), cell_savings(other)
+            if mine is None or theirs is None:
+                L.append(f"| {label} | - | not measured (no space savings in h2load's output) |")
+                continue
+            measured = f"{mine:.1f}% vs {theirs:.1f}%"
+            ok = mine >= theirs
         else:
             measured = fmt(c.value)
             ok = c.value <= goal
@@ -320,8 +335,8 @@ def report_md(run: RunRecord, charts: list[tuple[str, str]]) -> str:
              "scenario a server "
              "cannot do shows `n/a`.")
     L.append("")
-    L.append("| server | close | keep-alive | pipelining | tls | note |")
-    L.append("|---|:-:|:-:|:-:|:-:|---|")
+    L.append("| server | " + " | ".join(CAPS_IN_ORDER) + " | note |")
+    L.append("|---|" + ":-:|" * len(CAPS_IN_ORDER) + "---|")
     for s in run.servers:
         marks = ["yes" if cap in s.caps else "-" for cap in CAPS_IN_ORDER]
         L.append(f"| {s.name} | " + " | ".join(marks) + f" | {s.note} |")
@@ -347,7 +362,9 @@ def report_md(run: RunRecord, charts: list[tuple[str, str]]) -> str:
     L.append(f"- **clients**: httperf (Debian's build uses select(), so it stays well below 1024 "
              f"open connections; `--timeout {run.profile.httperf_timeout:g}`), wrk with "
              f"{WRK_THREADS} thread (the other core is the server's) and "
-             "`httperf/pipeline.lua` for depth-16 pipelining and its summary line.")
+             "`httperf/pipeline.lua` for depth-16 pipelining and its summary line; h2load "
+             "(nghttp2) with one thread for HTTP/2, `https://` with ALPN h2, `http://` with "
+             "prior knowledge.")
     L.append(f"- **order**: {run.profile.rounds} round(s); in each round every scenario runs on "
              "every server in turn, the order reversed (then rotated) from round to round so "
              "that drift hits every server alike. Syscall counts run in the first round only "
@@ -359,9 +376,51 @@ def report_md(run: RunRecord, charts: list[tuple[str, str]]) -> str:
     return "\n".join(L)
 
 
+def cell_savings(c: Cell | None) -> float | None:
+    """The median header space savings (h2load) over a cell's good rounds, or None."""
+    from .measure import savings_of
+
+    if c is None or c.status != "ok":
+        return None
+    found = [v for r in c.runs if r.status == "ok" and (v := savings_of(r.detail)) is not None]
+    return statistics.median(found) if found else None
+
+
+def savings_section(run: RunRecord, cells: dict[tuple[str, str], Cell]) -> list[str]:
+    """HTTP/2's header compression: h2load's "space savings" (1 - header bytes on the wire /
+    the same headers as text) per server and scenario, and the header bytes per response."""
+    scs = [sc for sc in run.scenarios if sc.tool == "h2load"]
+    names = [s.name for s in run.servers if any(sc.needs in s.caps for sc in scs)]
+    if not scs or not names:
+        return []
+    L = ["## HTTP/2 header compression", "",
+         "h2load's header \"space savings\": how much smaller the header blocks were on the "
+         "wire than the same headers as text (HPACK: the static table, the dynamic table, "
+         "Huffman), then the header bytes per response; higher savings is better. Every "
+         "request asks for the same file, so a server that indexes its response fields "
+         "sends each one as one byte from the second response on.", "",
+         anchor("h2-savings"),
+         "| scenario | " + " | ".join(names) + " |",
+         "|---|" + "---:|" * len(names)]
+    for sc in scs:
+        row = []
+        for n in names:
+            c = cells.get((sc.key, n))
+            v = cell_savings(c)
+            if v is None:
+                row.append(cell_text(c) if c and c.status != "ok" else "-")
+                continue
+            detail = next((r.detail for r in c.runs if r.status == "ok"), "")
+            m = re.search(r"header bytes ([\d.]+)/response", detail)
+            row.append(f"{v:.1f}%" + (f" ({m.group(1)} B)" if m else ""))
+        L.append(f"| {sc.title.split(' (')[0]} | " + " | ".join(row) + " |")
+    L += [anchor_end("h2-savings"), ""]
+    return L
+
+
 def tls_setup(run: RunRecord) -> list[str]:
     """The setup of scenario 9: the certificate, each TLS server's config, what it negotiated."""
-    if not any(sc.needs == TLS for sc in run.scenarios):
+    if not any(sc.needs in (TLS, H2) for sc in run.scenarios):
         return []
     from .servers import CERT_DAYS, PEER_CLASSES, StageServer
 
@@ -583,12 +642,16 @@ def record_from_dir(out: Path) -> RunRecord:
 
     # The capability table says which servers ran, in the report's order, and what each can do.
     servers: list[ServerRow] = []
-    table = re.search(r"^\| server \| close \| keep-alive \| pipelining \| tls \| note \|\n"
-                      r"\|.*\|\n((?:\|.*\|\n)*)", old, re.M)
-    for line in (table.group(1).splitlines() if table else []):
+    # Its columns are the capabilities of the run that wrote it (older runs have four).
+    table = re.search(r"^\| server \| (.*?) \| note \|\n\|.*\|\n((?:\|.*\|\n)*)", old, re.M)
+    columns = [c.strip() for c in table.group(1).split("|")] if table else []
+    for line in (table.group(2).splitlines() if table else []):
         cols = [c.strip() for c in line.strip("|").split("|")]
-        caps = frozenset(cap for cap, mark in zip(CAPS_IN_ORDER, cols[1:5]) if mark == "yes")
-        servers.append(ServerRow(cols[0], caps, cols[5] if len(cols) > 5 else ""))
+        marks = cols[1:1 + len(columns)]
+        caps = frozenset(cap for cap, mark in zip(columns, marks)
+                         if mark == "yes" and cap in CAPS_IN_ORDER)
+        note = cols[1 + len(columns)] if len(cols) > 1 + len(columns) else ""
+        servers.append(ServerRow(cols[0], caps, note))
     if not servers:  # an old report without the table: the servers of the CSV, in its order
         from .servers import NEWER_STAGE_CAPS, STAGE_CAPS
         from .scenarios import ALL_CAPS

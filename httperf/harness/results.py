@@ -102,8 +102,8 @@ def summarize(scenarios: list[Scenario], names: list[str],
     return cells
 
 
-def ratio(cells, sc: Scenario, server: str) -> float | None:
-    c, base = cells.get((sc.key, server)), cells.get((sc.key, BASELINE))
+def ratio(cells, sc: Scenario, server: str, against: str = BASELINE) -> float | None:
+    c, base = cells.get((sc.key, server)), cells.get((sc.key, against))
     if not c or not base or c.status != "ok" or base.status != "ok" or not base.value:
         return None
     return c.value / base.value

@@ -16,12 +16,18 @@ from dataclasses import dataclass, field
 #   keep-alive  several requests on one connection, one after another
 #   pipelining  several requests sent at once on one connection, answered in order
 #   tls         keep-alive over HTTPS (TLS 1.2/1.3), with the harness's certificate (scenario 9)
+#   h2          HTTP/2 over TLS, ALPN h2, on the TLS port (scenario 10, h2load)
+#   h2c         HTTP/2 over cleartext TCP with prior knowledge (scenario 11, h2load http://)
 # =================================================================================================
 CLOSE, KEEPALIVE, PIPELINE, TLS = "close", "keep-alive", "pipelining", "tls"
-CAPS_IN_ORDER = (CLOSE, KEEPALIVE, PIPELINE, TLS)  # the report's capability table, left to right
-PLAIN_CAPS = frozenset({CLOSE, KEEPALIVE, PIPELINE})  # everything over plain HTTP
-ALL_CAPS = PLAIN_CAPS | {TLS}
-CAP_NAMES = {TLS: "TLS"}  # how an n/a note names a capability: "no TLS", "no keep-alive"
+H2, H2C = "h2", "h2c"
+# The report's capability table, left to right.
+CAPS_IN_ORDER = (CLOSE, KEEPALIVE, PIPELINE, TLS, H2, H2C)
+PLAIN_CAPS = frozenset({CLOSE, KEEPALIVE, PIPELINE})  # everything over plain HTTP/1
+ALL_CAPS = PLAIN_CAPS | {TLS}  # everything over HTTP/1.x
+H2_CAPS = frozenset({H2, H2C})  # HTTP/2, both ways
+# How an n/a note names a capability: "no TLS", "no keep-alive", "no HTTP/2 over TLS".
+CAP_NAMES = {TLS: "TLS", H2: "HTTP/2 over TLS", H2C: "HTTP/2 cleartext"}
 
 BASELINE = "nginx"  # every ratio is to nginx with one worker
 
@@ -50,6 +56,10 @@ class Profile:
     strace_keepalive: tuple[int, int]  # scenario 7: (connections, calls each)
     calibrate_secs: int  # nginx sendfile on/off check
     httperf_timeout: float  # httperf --timeout: a call making no progress this long is an error
+    # Scenarios 10, 11: h2load runs this many seconds (-D); 0 means a fixed count instead,
+    # h2load_requests (-n: the quick run's few requests, done in a fraction of a second).
+    h2load_secs: int = 2
+    h2load_requests: int = 0
 
 
 FULL = Profile(
@@ -64,6 +74,7 @@ FULL = Profile(
     strace_keepalive=(20, 100),
     calibrate_secs=2,
     httperf_timeout=5.0,
+    h2load_secs=2,
 )
 QUICK = Profile(
     rounds=1,
@@ -77,12 +88,19 @@ QUICK = Profile(
     strace_keepalive=(5, 20),
     calibrate_secs=1,
     httperf_timeout=3.0,
+    h2load_secs=0,
+    h2load_requests=2000,
 )
 
 WRK_KEEPALIVE_CONNS = 50  # scenarios 4, 5 and 9
 PIPELINE_DEPTH = 16  # scenario 5, as in TechEmpower's plaintext test
 BIG_FILE_CONNS = 4  # scenario 6
 WRK_THREADS = 1  # one client thread leaves the other core to the server (2-core machine)
+# Scenarios 10 and 11 (h2load, one thread like wrk): 50 connections of 10 streams each, one
+# connection of 100 (deep multiplexing: 100 is the streams most servers allow at once), and
+# the 10 MiB file on BIG_FILE_CONNS connections, one stream each.
+H2_CONNS, H2_STREAMS = 50, 10
+H2_DEEP_STREAMS = 100
 
 
 @dataclass(frozen=True)
@@ -93,7 +111,7 @@ class Scenario:
     label: str  # short, for a chart's title
     needs: str  # the capability it needs
     unit: str  # of the headline number
-    tool: str  # httperf | wrk | strace
+    tool: str  # httperf | wrk | strace | h2load
     opts: dict = field(default_factory=dict, hash=False, compare=False)
     higher_is_better: bool = True
     first_round_only: bool = False  # deterministic counts need no repeat
@@ -192,6 +210,31 @@ def scenarios_for(p: Profile) -> list[Scenario]:
         f"9. TLS keep-alive, {WRK_KEEPALIVE_CONNS} connections, 1 KB file (wrk over https)",
         f"TLS keep-alive, {WRK_KEEPALIVE_CONNS} connections", TLS, "req/s", "wrk",
         {"conns": WRK_KEEPALIVE_CONNS, "depth": 1, "file": "1k", "metric": "req/s"}))
+    # 10 and 11: HTTP/2 with h2load, over TLS (ALPN h2) and over cleartext (prior knowledge).
+    # Each run also reports h2load's header "space savings": how well HPACK compressed. In the
+    # first round only, 2 s each: with them the full run must still plan under 15 minutes
+    # (test_scenarios.Plan), and two more rounds of 18 cells would break that.
+    for group, cap, over, tls in ((10, H2, "over TLS", True), (11, H2C, "cleartext", False)):
+        proto = "h2" if tls else "h2c"
+        s.append(Scenario(
+            f"{group}-{proto}-c{H2_CONNS}-m{H2_STREAMS}", group,
+            f"{group}. HTTP/2 {over}, {H2_CONNS} connections x {H2_STREAMS} streams, 1 KB file "
+            "(h2load)",
+            f"HTTP/2 {over}, {H2_CONNS} x {H2_STREAMS} streams", cap, "req/s", "h2load",
+            {"conns": H2_CONNS, "streams": H2_STREAMS, "file": "1k", "metric": "req/s",
+             "tls": tls}, first_round_only=True))
+        s.append(Scenario(
+            f"{group}-{proto}-c1-m{H2_DEEP_STREAMS}", group,
+            f"{group}. HTTP/2 {over}, 1 connection x {H2_DEEP_STREAMS} streams, 1 KB file (h2load)",
+            f"HTTP/2 {over}, 1 x {H2_DEEP_STREAMS} streams", cap, "req/s", "h2load",
+            {"conns": 1, "streams": H2_DEEP_STREAMS, "file": "1k", "metric": "req/s",
+             "tls": tls}, first_round_only=True))
+        s.append(Scenario(
+            f"{group}-{proto}-10m", group,
+            f"{group}. HTTP/2 {over}, 10 MiB file, {BIG_FILE_CONNS} connections (h2load)",
+            f"HTTP/2 {over}, 10 MiB file", cap, "MB/s", "h2load",
+            {"conns": BIG_FILE_CONNS, "streams": 1, "file": "10m", "metric": "MB/s", "tls": tls},
+            workload="large", first_round_only=True))
     return s
 
 
@@ -236,12 +279,16 @@ QUESTIONS = [
              ("6-throughput-100k", "6-throughput-10m"), "ratio", "stage05", "stage05.md"),
     Question("tls", "TLS: what does encryption cost, and who pays it?",
              ("9-tls-keepalive-c50",), "ratio", "stage06", "stage06.md"),
+    Question("http2", "HTTP/2 over TLS: many streams on few connections",
+             ("10-h2-c50-m10", "10-h2-c1-m100", "10-h2-10m"), "ratio", "stage07", "stage07.md"),
 ]
 
 
 # =================================================================================================
-# The targets of DESIGN.md section 9 that one run can check: (label, scenario key, server,
-# goal, how): "ratio" is met at or above the goal, "max" at or below it.
+# The targets of DESIGN.md section 9 (and of issue 13 for HTTP/2) that one run can check:
+# (label, scenario key, server, goal, how, against): "ratio" is met at or above the goal, the
+# ratio taken to `against` (nginx unless it says otherwise); "max" at or below the goal;
+# "savings" when the server's header space savings (h2load) are at least `against`'s.
 # =================================================================================================
 @dataclass(frozen=True)
 class Target:
@@ -249,7 +296,8 @@ class Target:
     scenario: str
     server: str
     goal: float
-    how: str  # ratio | max
+    how: str  # ratio | max | savings
+    against: str = BASELINE
 
 
 TARGETS = [
@@ -259,6 +307,12 @@ TARGETS = [
     Target("stage05 <= 3.5 syscalls per keep-alive request", "7-syscalls-keepalive", "stage05", 3.5,
            "max"),
     Target("stage06 TLS keep-alive >= 0.8x nginx", "9-tls-keepalive-c50", "stage06", 0.8, "ratio"),
+    Target("stage07 HTTP/2 small file over TLS >= 1.0x h2o", "10-h2-c50-m10", "stage07", 1.0,
+           "ratio", "h2o"),
+    Target("stage07 HTTP/2 10 MiB over TLS >= 0.9x h2o", "10-h2-10m", "stage07", 0.9, "ratio",
+           "h2o"),
+    Target("stage07 header space savings >= h2o's", "10-h2-c50-m10", "stage07", 0.0, "savings",
+           "h2o"),
 ]
 
 
@@ -276,6 +330,8 @@ def cell_seconds(sc: Scenario, p: Profile) -> float:
     """The planned seconds of one measurement of one server."""
     if sc.tool == "wrk":
         return p.wrk_secs + CELL_OVERHEAD
+    if sc.tool == "h2load":
+        return (p.h2load_secs or p.h2load_requests / PACE_FLOOR) + CELL_OVERHEAD
     expect = sc.opts["expect"]
     if sc.paced:
         args = sc.opts["args"]

@@ -20,14 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .measure import process_tree
-from .scenarios import ALL_CAPS, CAP_NAMES, CLOSE, KEEPALIVE, PLAIN_CAPS, TLS, bench_uri
+from .scenarios import (ALL_CAPS, CAP_NAMES, CLOSE, H2, H2_CAPS, H2C, KEEPALIVE, PLAIN_CAPS, TLS,
+                        bench_uri)
 from .util import CONF_DIR, LIVE_GROUPS, HarnessError, die_with_parent, find_program, kill_group, \
     log, run_cmd
 
 # =================================================================================================
 # The capability table: the one place that says which stage can do what (the peers can do
-# everything). A stage has one port: plain HTTP or TLS, never both. The peers serve TLS on a
-# second port (a second server block in the same config).
+# HTTP/1 over plain TCP and TLS; nginx and h2o HTTP/2 too). A stage up to stage06 has one port:
+# plain HTTP or TLS, never both. stage07 has two: PORT is TLS (ALPN h2 and http/1.1) and
+# `--plain-port N` is cleartext, where the preface picks HTTP/2 (prior knowledge) or HTTP/1.1.
+# The peers serve TLS on a second port (a second server block in the same config).
 # =================================================================================================
 STAGE_CAPS: dict[str, frozenset[str]] = {
     "stage01": frozenset({CLOSE}),  # HTTP/1.0, one connection at a time
@@ -36,16 +39,26 @@ STAGE_CAPS: dict[str, frozenset[str]] = {
     "stage04": PLAIN_CAPS,
     "stage05": PLAIN_CAPS,
     "stage06": frozenset({TLS}),  # HTTPS only: started with --cert/--key, measured in scenario 9
+    "stage07": ALL_CAPS | H2_CAPS,  # HTTP/2 and HTTP/1.1, on its TLS port and its plain port
 }
 STAGE_CAPS_NOTE = {
     "stage06": "serves TLS only: measured in scenario 9 alone",
+    "stage07": "TLS port (ALPN h2, http/1.1) and --plain-port (h2 prior knowledge or HTTP/1.1)",
+}
+PEER_CAPS_NOTE = {
+    "h2o": "here for HTTP/2: measured in scenarios 10 and 11 only",
 }
 NEWER_STAGE_CAPS = PLAIN_CAPS  # a stage the table does not list yet (stage07+): plain HTTP
 
 
+def caps_note(server: str) -> str:
+    """The capability table's note on a server (stage06: TLS only), or ""."""
+    return STAGE_CAPS_NOTE.get(server) or PEER_CAPS_NOTE.get(server, "")
+
+
 def na_note(server: str, needs: str) -> str:
     """Why a server gets n/a in a scenario: its own note if it has one, else what it lacks."""
-    return STAGE_CAPS_NOTE.get(server) or f"no {CAP_NAMES.get(needs, needs)}"
+    return caps_note(server) or f"no {CAP_NAMES.get(needs, needs)}"
 
 
 def client_tls() -> ssl.SSLContext:
@@ -82,6 +95,74 @@ def http_check(port: int, uri: str, expect: bytes, timeout: float = 3.0,
         return f"GET {uri} answered {status!r}"
     if body != expect:
         return f"GET {uri} body is {len(body)} bytes, expected {len(expect)}"
+    return None
+
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def h2_frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def h2_check(port: int, uri: str, expect: bytes, timeout: float = 3.0,
+             tls: bool = False) -> str | None:
+    """One HTTP/2 GET (over TLS with ALPN h2, or cleartext with prior knowledge) on a fresh
+    connection; None when the answer is 200 with exactly the expected body, else what went
+    wrong. Just enough HTTP/2 for that, in the standard library: the request's header block
+    uses the static table and raw literals only (RFC 7541 needs no table for that), and the
+    status is read from the response's first header byte, 0x88 (`:status: 200`, static index
+    8), which every server sends for a 200 (decoding the rest would need a whole HPACK)."""
+    path, auth = uri.encode(), b"localhost"
+    # :method GET (2), :scheme (7 https / 6 http), :path and :authority by static name.
+    block = bytes([0x82, 0x87 if tls else 0x86, 0x04, len(path)]) + path \
+        + bytes([0x01, len(auth)]) + auth
+    body, status = b"", None
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+            if tls:
+                ctx = client_tls()
+                ctx.set_alpn_protocols(["h2"])
+                conn = ctx.wrap_socket(raw, server_hostname="localhost")
+                if conn.selected_alpn_protocol() != "h2":
+                    return f"ALPN on port {port} chose {conn.selected_alpn_protocol()!r}, not h2"
+            else:
+                conn = raw
+            with conn as s:
+                s.settimeout(timeout)
+                # Headers flagged END_STREAM (1) | END_HEADERS (4) on stream 1.
+                s.sendall(PREFACE + h2_frame(4, 0, 0) + h2_frame(1, 0x05, 1, block))
+                buf, deadline = b"", time.monotonic() + timeout
+                while time.monotonic() < deadline:
+                    while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+                        n = int.from_bytes(buf[:3], "big")
+                        kind, flags, stream = buf[3], buf[4], int.from_bytes(buf[5:9], "big")
+                        payload, buf = buf[9:9 + n], buf[9 + n:]
+                        if kind == 4 and not flags & 1:  # their SETTINGS: acknowledge
+                            s.sendall(h2_frame(4, 1, 0))
+                        elif kind == 7:  # GOAWAY
+                            return f"GOAWAY on port {port} (code {payload[4:8].hex()})"
+                        elif kind == 3 and stream == 1:  # RST_STREAM
+                            return f"stream reset on port {port} (code {payload.hex()})"
+                        elif kind == 1 and stream == 1:
+                            status = "200" if payload[:1] == b"\x88" else f"not 200 ({payload[:1].hex()})"
+                        elif kind == 0 and stream == 1:
+                            body += payload
+                        if stream == 1 and kind in (0, 1) and flags & 1:  # END_STREAM
+                            deadline = 0
+                            break
+                    if deadline == 0:
+                        break
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    buf += chunk
+    except OSError as e:
+        return f"no HTTP/2 answer on port {port} ({e.strerror or e})"
+    if status != "200":
+        return f"HTTP/2 GET {uri} on port {port}: status {status or 'missing'}"
+    if body != expect:
+        return f"HTTP/2 GET {uri} on port {port}: body is {len(body)} bytes, expected {len(expect)}"
     return None
 
 
@@ -149,6 +230,8 @@ class Server:
     version_row: tuple[str, list[str]] | None = None  # (row name, command printing the version)
     setup_note = ""  # the report's "How the servers were set up" bullet (Markdown)
     tls_note = ""  # the same for TLS (scenario 9)
+    caps = ALL_CAPS  # what a peer of this kind claims (make_peer); a stage's come from STAGE_CAPS
+    h2c_own_port = False  # cleartext HTTP/2 on a port of its own (nginx), not on the plain one
 
     def __init__(self, name: str, port: int, workdir: Path, root: Path, caps: frozenset[str]):
         self.name, self.port, self.dir, self.root, self.caps = name, port, workdir, root, caps
@@ -158,6 +241,7 @@ class Server:
         self.config: Path | None = None
         self.restarts = 0
         self.tls_port: int | None = None  # where it serves HTTPS, when it does (see serve_tls)
+        self.h2c_port: int | None = None  # where it serves cleartext HTTP/2, when it does
         self.cert: Cert | None = None
         self.tls_error = "no TLS port"  # why it has none although it claims TLS
         self.tls_info = ""  # protocol and cipher, for the report
@@ -168,14 +252,23 @@ class Server:
         self.tls_port, self.cert = port, cert
 
     def endpoints(self) -> list[tuple[int, bool]]:
-        """(port, tls) for every port it answers on: the plain one unless it is TLS-only."""
-        plain = [(self.port, False)] if self.caps - {TLS} else []
+        """(port, tls) for every port it answers HTTP/1 on: the plain one unless it is
+        TLS-only (or HTTP/2-only there: nginx's cleartext HTTP/2 has a port of its own)."""
+        plain = [(self.port, False)] if self.caps & PLAIN_CAPS or self.port == self.h2c_port \
+            else []
         return plain + ([(self.tls_port, True)] if self.tls_port else [])
 
     def check(self, expect: bytes, timeout: float = 3.0) -> str | None:
-        """Every port it serves answers GET /bench/1k.bin with these bytes; else what is wrong."""
+        """Every port it serves answers GET /bench/1k.bin with these bytes, in every protocol
+        it claims there (HTTP/1 and, where claimed, HTTP/2); else what is wrong."""
         for port, tls in self.endpoints():
             problem = http_check(port, bench_uri("1k"), expect, timeout=timeout, tls=tls)
+            if problem:
+                return problem
+        h2 = [(self.tls_port, True)] if H2 in self.caps and self.tls_port else []
+        h2 += [(self.h2c_port, False)] if H2C in self.caps and self.h2c_port else []
+        for port, tls in h2:
+            problem = h2_check(port, bench_uri("1k"), expect, timeout=timeout, tls=tls)
             if problem:
                 return problem
         return None
@@ -257,13 +350,19 @@ class Server:
     def render(self, template: str, values: dict[str, str]) -> Path:
         """Fills @NAME@ fields of a template from httperf/conf/ and writes it to the temp dir.
         Without a TLS port, the lines from `# BEGIN TLS` to `# END TLS` are left out, so a
-        server without a certificate or TLS module still serves plain HTTP exactly as before."""
+        server without a certificate or TLS module still serves plain HTTP exactly as before;
+        the same for `# BEGIN H2C` to `# END H2C` without a cleartext HTTP/2 port."""
         text = (CONF_DIR / template).read_text()
         if self.tls_port and self.cert:
             values = {**values, "TLS_PORT": str(self.tls_port), "CERT": str(self.cert.cert),
                       "KEY": str(self.cert.key)}
         else:
             text = re.sub(r"^[ \t]*# BEGIN TLS\b.*?^[ \t]*# END TLS\b[^\n]*\n", "", text,
+                          flags=re.M | re.S)
+        if self.h2c_port:
+            values = {**values, "H2C_PORT": str(self.h2c_port)}
+        else:
+            text = re.sub(r"^[ \t]*# BEGIN H2C\b.*?^[ \t]*# END H2C\b[^\n]*\n", "", text,
                           flags=re.M | re.S)
         for k, v in values.items():
             text = text.replace(f"@{k}@", v)
@@ -288,8 +387,10 @@ class StageServer(Server):
     title = "stages"
     setup_note = ("`target/release/stageNN --quiet --bind 127.0.0.1 PORT ROOT`, "
                   "built with `cargo build --release -p stageNN`; stage06, which serves HTTPS only, "
-                  "with `--cert FILE --key FILE` (the certificate below).")
-    tls_note = "stage06: rustls, on its one port"
+                  "with `--cert FILE --key FILE` (the certificate below); stage07 with "
+                  "`--cert FILE --key FILE --plain-port PLAIN TLS_PORT ROOT` (HTTP/2 and "
+                  "HTTP/1.1 on both ports).")
+    tls_note = "stage06: rustls, on its one port; stage07: rustls, ALPN h2 and http/1.1"
 
     def __init__(self, *a, binary: Path, **kw):
         super().__init__(*a, **kw)
@@ -297,6 +398,11 @@ class StageServer(Server):
 
     def command(self) -> list[str]:
         tls = ["--cert", str(self.cert.cert), "--key", str(self.cert.key)] if self.cert else []
+        if self.tls_port and self.tls_port != self.port:
+            # stage07: PORT is TLS, the cleartext listener is --plain-port (without the
+            # harness's certificate, when no TLS scenario runs, it makes its own).
+            return [str(self.binary), "--quiet", "--bind", "127.0.0.1", *tls, "--plain-port",
+                    str(self.port), str(self.tls_port), str(self.root)]
         return [str(self.binary), "--quiet", "--bind", "127.0.0.1", *tls, str(self.port),
                 str(self.root)]
 
@@ -304,6 +410,8 @@ class StageServer(Server):
 class NginxServer(Server):
     kind = "nginx"
     title = "nginx"
+    caps = ALL_CAPS | H2_CAPS
+    h2c_own_port = True  # `listen PORT http2` without ssl speaks HTTP/2 only
     packages = {"nginx": "nginx"}
     version_row = ("nginx", ["nginx", "-v"])
     root_user_line = "user www-data;"
@@ -316,7 +424,11 @@ class NginxServer(Server):
     tls_note = ("nginx: a second `server` block in the same config (`listen PORT ssl`, "
                 "`ssl_protocols TLSv1.2 TLSv1.3`, `ssl_ecdh_curve X25519:prime256v1:secp384r1`, "
                 "ECDSA AES-GCM/ChaCha20 ciphers for TLS 1.2, `ssl_session_cache shared:SSL:10m`, "
-                "Mozilla's intermediate profile, OpenSSL)")
+                "Mozilla's intermediate profile, OpenSSL), `http2` on that listener (ALPN h2 "
+                "or http/1.1), and a third `server` block `listen PORT http2` for cleartext "
+                "HTTP/2 (prior knowledge). nginx 1.22 has no `http2 on;` (1.25.1+); its "
+                "HTTP/2 connections end at `keepalive_requests` (10,000,000 here, so never "
+                "mid-run), 128 concurrent streams by default")
 
     def __init__(self, *a, workers: str = "1", sendfile_small: str = "off",
                  sendfile_large: str = "on", **kw):
@@ -390,21 +502,50 @@ class LighttpdServer(Server):
         return ["lighttpd", "-D", "-f", str(conf)]
 
 
+class H2oServer(Server):
+    kind = "h2o"
+    title = "h2o"
+    # h2o is here for HTTP/2 (it is issue 13's reference there): measured in scenarios 10 and
+    # 11 only; HTTP/1 rows for it would cost the full run time it does not have (15 minutes).
+    caps = H2_CAPS
+    packages = {"h2o": "h2o"}
+    version_row = ("h2o", ["h2o", "--version"])
+    root_user_line = "user: www-data"
+    setup_note = ("`num-threads: 1` (one event loop, like nginx with one worker), `file.dir` "
+                  "for the site, no access log; its plain port speaks HTTP/1.1 and cleartext "
+                  "HTTP/2 (prior knowledge) alike; HTTP/2 settings at h2o's defaults "
+                  "(100 concurrent streams, its own HPACK encoder).")
+    tls_note = ("h2o: a second `listen` with `ssl` (`min-version: TLSv1.2`, OCSP stapling "
+                "off: the certificate is self-signed), ALPN h2 and http/1.1, OpenSSL")
+
+    def command(self) -> list[str]:
+        conf = self.render("h2o.conf", {
+            "DIR": str(self.dir), "PORT": str(self.port), "ROOT": str(self.root),
+            "USER_LINE": user_line("h2o")})
+        return ["h2o", "-c", str(conf)]
+
+
 # =================================================================================================
 # The peers, in the order of the report's columns: name -> (class, its constructor's options).
 # The report and machine.md describe each kind once (PEER_CLASSES, in this order).
 # =================================================================================================
 PEERS: dict[str, tuple[type[Server], dict]] = {
     "nginx": (NginxServer, {"workers": "1"}),  # the baseline: every ratio is to it
-    "nginx-auto": (NginxServer, {"workers": "auto"}),  # one worker per core
+    # One worker per core; HTTP/1 only (its HTTP/2 would say little more than nginx's and
+    # would cost the full run a minute).
+    "nginx-auto": (NginxServer, {"workers": "auto", "caps": ALL_CAPS}),
     "apache": (ApacheServer, {}),
     "lighttpd": (LighttpdServer, {}),
+    "h2o": (H2oServer, {}),
 }
 REFERENCE_SERVERS = list(PEERS)
 PEER_CLASSES: dict[str, type[Server]] = {cls.kind: cls for cls, _ in PEERS.values()}
 
 
 def make_peer(name: str, port: int, workdir: Path, root: Path) -> Server:
-    """A reference server by its name in PEERS: it claims every capability."""
+    """A reference server by its name in PEERS, with the capabilities its kind claims (every
+    HTTP/1 one; nginx and h2o HTTP/2 too)."""
     cls, kw = PEERS[name]
-    return cls(name, port, workdir, root, ALL_CAPS, **kw)
+    kw = dict(kw)
+    caps = kw.pop("caps", cls.caps)
+    return cls(name, port, workdir, root, caps, **kw)

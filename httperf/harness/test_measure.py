@@ -11,7 +11,7 @@ from pathlib import Path
 
 from harness import measure as M
 from harness.results import Result
-from harness.scenarios import QUICK, scenarios_for
+from harness.scenarios import FULL, QUICK, scenarios_for
 from harness.util import WRK_SCRIPT, HarnessError, run_cmd
 
 HTTPERF_OUTPUT = """\
@@ -38,6 +38,27 @@ Net I/O: 6401.2 KB/s (52.4*10^6 bps)
 
 Errors: total 10 client-timo 4 socket-timo 0 connrefused 0 connreset 6
 Errors: fd-unavail 0 addrunavail 0 ftab-full 0 other 0
+"""
+
+H2LOAD_OUTPUT = """\
+starting benchmark...
+spawning thread #0: 50 total client(s). Timing-based test with 0s of warm-up time and 2s of main duration for each client.
+TLS Protocol: TLSv1.3
+Cipher: TLS_AES_128_GCM_SHA256
+Server Temp Key: X25519 253 bits
+Application protocol: h2
+Main benchmark duration is over for thread #0. Stopping all clients.
+Stopped all clients for thread #0
+
+finished in 2.02s, 45460.00 req/s, 45.79MB/s
+requests: 90920 total, 91420 started, 90920 done, 90900 succeeded, 20 failed, 0 errored, 0 timeout
+status codes: 90900 2xx, 0 3xx, 20 4xx, 0 5xx
+traffic: 91.57MB (96019720) total, 1.22MB (1279580) headers (space savings 92.59%), 88.79MB (93102080) data
+                     min         max         mean         sd        +/- sd
+time for request:      327us     40.07ms     10.72ms      2.56ms    91.51%
+time for connect:     8.68ms     19.90ms     14.20ms      3.26ms    56.00%
+time to 1st byte:    18.43ms     29.40ms     24.30ms      3.18ms    56.00%
+req/s           :     880.23      940.28      909.19       17.27    62.00%
 """
 
 STRACE_OUTPUT = """\
@@ -80,6 +101,22 @@ class Parsers(unittest.TestCase):
         self.assertIsNone(M.parse_strace(""))
 
 
+    def test_h2load(self):
+        h = M.parse_h2load(H2LOAD_OUTPUT)
+        self.assertEqual((h["duration"], h["2xx"], h["non2xx"], h["failed"]), (2.02, 90900, 20, 20))
+        self.assertEqual((h["bytes"], h["header_bytes"], h["data_bytes"]),
+                         (96019720, 1279580, 93102080))
+        self.assertEqual((h["savings"], h["mean_ms"], h["protocol"]), (92.59, 10.72, "h2"))
+        us = H2LOAD_OUTPUT.replace("finished in 2.02s", "finished in 250.5ms") \
+            .replace("10.72ms      2.56ms", "720us      2.56ms")
+        self.assertEqual((M.parse_h2load(us)["duration"], M.parse_h2load(us)["mean_ms"]),
+                         (0.2505, 0.72))
+        self.assertIsNone(M.parse_h2load("h2load: connection refused"))
+        self.assertEqual(M.savings_of("header space savings 92.59%, header bytes 14.1/response"),
+                         92.59)
+        self.assertIsNone(M.savings_of("client-timo 4"))
+
+
 class Filling(unittest.TestCase):
     def setUp(self):
         self.m = M.Measurer(QUICK, Path(tempfile.gettempdir()), {"1k": b"x" * 1024})
@@ -116,6 +153,41 @@ class Filling(unittest.TestCase):
         self.assertIn(str(WRK_SCRIPT), cmd)
         self.assertTrue(self.m.wrk_cmd(21080, "1k", 50, 1, 4)[-1].startswith("http://"))
         self.assertEqual(self.m.wrk_cmd(21080, "1k", 50, 16, 4)[-2:], ["--", "16"])
+
+
+    def test_h2load_run_and_its_savings(self):
+        sc = self.scs["10-h2-c50-m10"]
+        res = Result(1, sc, "h2o", "ok")
+        self.m.fill_h2load(sc, res, M.parse_h2load(H2LOAD_OUTPUT))
+        self.assertEqual(res.status, "ok")
+        # 90,900 succeeded, 20 of them 4xx: 90,880 good ones in 2.02 s.
+        self.assertEqual((res.value, res.errors, res.latency_ms), (round(90880 / 2.02, 1), 40, 10.72))
+        self.assertEqual(res.detail, "header space savings 92.59%, header bytes 14.1/response")
+        # Over TLS, a server that answered HTTP/1.1 to ALPN is no HTTP/2 row.
+        res = Result(1, sc, "x", "ok")
+        self.m.fill_h2load(sc, res, M.parse_h2load(H2LOAD_OUTPUT.replace("protocol: h2",
+                                                                           "protocol: http/1.1")))
+        self.assertEqual(res.status, "fail")
+        self.assertIn("not h2", res.note)
+        # Short bodies: fewer DATA bytes than the responses that completed.
+        res = Result(1, self.scs["11-h2c-c50-m10"], "x", "ok")
+        self.m.fill_h2load(res.scenario, res, M.parse_h2load(H2LOAD_OUTPUT.replace(
+            "(93102080) data", "(1000) data").replace("20 4xx", "0 4xx")))
+        self.assertEqual(res.status, "fail")
+        self.assertIn("bytes of DATA", res.note)
+
+    def test_h2load_cmd(self):
+        """A timed run in the full profile, a count in the quick one (a few 10 MiB requests,
+        one per connection at least); https for h2, http (prior knowledge) for h2c."""
+        full = M.Measurer(FULL, Path(tempfile.gettempdir()), {})
+        scs = {sc.key: sc for sc in scenarios_for(FULL)}
+        cmd = full.h2load_cmd(21443, scs["10-h2-c50-m10"])
+        self.assertEqual(cmd, ["h2load", "-t", "1", "-c", "50", "-m", "10", "-D", "2",
+                               "https://127.0.0.1:21443/bench/1k.bin"])
+        cmd = self.m.h2load_cmd(21080, self.scs["11-h2c-c1-m100"])
+        self.assertEqual(cmd[-3:], ["-n", "2000", "http://127.0.0.1:21080/bench/1k.bin"])
+        cmd = self.m.h2load_cmd(21080, self.scs["11-h2c-10m"])
+        self.assertEqual(cmd[-5:], ["-m", "1", "-n", "4", "http://127.0.0.1:21080/bench/10m.bin"])
 
 
 class Guards(unittest.TestCase):

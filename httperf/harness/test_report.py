@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness import chart, main as H, report as R
 from harness.results import Result, read_csv
-from harness.scenarios import ALL_CAPS, PLAIN_CAPS, QUESTIONS, scenarios_for
+from harness.scenarios import ALL_CAPS, H2_CAPS, PLAIN_CAPS, QUESTIONS, scenarios_for
 from harness.servers import STAGE_CAPS, Server
 from harness.test_main import make_harness
 
@@ -30,13 +30,14 @@ class Outputs(unittest.TestCase):
         self.h = make_harness(self.tmp)
         www = self.tmp / "www"
         caps = {"stage01": STAGE_CAPS["stage01"], "stage05": PLAIN_CAPS,
-                "stage06": STAGE_CAPS["stage06"]}
-        for i, name in enumerate(["stage01", "stage05", "stage06", "nginx", "apache"]):
+                "stage06": STAGE_CAPS["stage06"], "nginx": ALL_CAPS | H2_CAPS, "h2o": H2_CAPS}
+        for i, name in enumerate(["stage01", "stage05", "stage06", "nginx", "apache", "h2o"]):
             self.h.servers.append(Server(name, 30000 + i, self.tmp / name, www,
                                          caps.get(name, ALL_CAPS)))
         self.h.servers[2].tls_port, self.h.servers[2].tls_info = 30002, "TLSv1.3, X, the cert"
         self.h.servers[3].tls_port, self.h.servers[3].tls_info = 30005, "TLSv1.3, X, the cert"
         self.h.servers[4].tls_error = "no TLS: mod_ssl.so is not installed"
+        self.h.servers[5].tls_port, self.h.servers[5].tls_info = 30006, "TLSv1.3, X, the cert"
         self.h.cert_error = "made"
         self.h.cert = object()  # any certificate: the report only asks whether there was one
         self.h.calibration = ["not measured this run (--no-calibrate); used the defaults"]
@@ -53,11 +54,14 @@ class Outputs(unittest.TestCase):
                         res.status, res.note = "fail", "wrk exited 1: boom"
                     else:
                         base = {"stage01": 0.5, "stage05": 2.0, "stage06": 0.9, "nginx": 1.0,
-                                "apache": 0.7}
+                                "apache": 0.7, "h2o": 3.8}
                         res.value = 1000 * base[srv.name] * (1 + 0.1 * rnd)
                         res.requests, res.errors = 1000, 0
                         res.server_cpu_s = 0.05 / base[srv.name]  # faster: less CPU per request
                         res.server_rss_kib, res.client_cpu_s, res.latency_ms = 4096, 0.3, 1.5
+                        if sc.tool == "h2load":
+                            saved = {"nginx": "39.8%, header bytes 112.0", "h2o": "92.6%, header bytes 14.1"}
+                            res.detail = f"header space savings {saved[srv.name]}/response"
                         if sc.group == 1:
                             res.detail = f"conn ms median 0.{rnd} max 4.{rnd}"
                     self.h.results.append(res)
@@ -104,7 +108,7 @@ class Outputs(unittest.TestCase):
         words = texts(self.tmp / "chart-keepalive.svg")
         self.assertIn("2.00x", words)  # stage05's bar says its ratio...
         self.assertIn("2,300 req/s", words)  # ...and its number (median of 2,200 and 2,400)
-        self.assertIn("stage01, stage06 (no keep-alive)", words)  # n/a: no bar, said once below
+        self.assertIn("stage01, stage06, h2o (no keep-alive)", words)  # n/a: no bar, said once below
         words = texts(self.tmp / "chart-pipelining.svg")
         self.assertIn("FAIL", words)  # apache failed scenario 5
         words = texts(self.tmp / "chart-connection-cost.svg")
@@ -137,8 +141,8 @@ class Outputs(unittest.TestCase):
 
     def test_tls_scenario_in_every_output(self):
         report = self.write()
-        self.assertIn("| server | close | keep-alive | pipelining | tls | note |", report)
-        self.assertIn("| stage06 | - | - | - | yes |", report)
+        self.assertIn("| server | close | keep-alive | pipelining | tls | h2 | h2c | note |", report)
+        self.assertIn("| stage06 | - | - | - | yes | - | - |", report)
         ratios = report[report.index("ANCHOR: ratios"):report.index("ANCHOR_END: ratios")]
         self.assertRegex(ratios, r"\| 9\. TLS keep-alive, 50 connections, 1 KB file \| n/a \| "
                                  r"n/a \| 0\.90x \| 1\.00x \| 0\.70x \|")
@@ -152,6 +156,21 @@ class Outputs(unittest.TestCase):
         csv_rows = [r for r in (self.tmp / "results.csv").read_text().splitlines()
                     if r.split(",")[2] == "9-tls-keepalive-c50"]
         self.assertEqual(len(csv_rows), 2 * len(self.h.servers))  # two rounds
+
+    def test_http2_rows_savings_and_targets(self):
+        report = self.write()
+        self.assertIn("| h2o | - | - | - | - | yes | yes | here for HTTP/2", report)
+        ratios = report[report.index("ANCHOR: ratios"):report.index("ANCHOR_END: ratios")]
+        self.assertRegex(ratios, r"\| 10\. HTTP/2 over TLS, 50 connections x 10 streams, 1 KB "
+                                 r"file \| n/a \| n/a \| n/a \| 1\.00x \| n/a \| 3\.80x \|")
+        savings = report[report.index("ANCHOR: h2-savings"):report.index("ANCHOR_END: h2-savings")]
+        self.assertIn("| scenario | nginx | h2o |", savings)  # only the servers that speak HTTP/2
+        self.assertIn("| 11. HTTP/2 cleartext, 10 MiB file, 4 connections | 39.8% (112.0 B) | "
+                      "92.6% (14.1 B) |", savings)
+        self.assertIn("| stage07 header space savings >= h2o's | - | not measured (stage07 absent) |",
+                      report)
+        self.assertIn("mean ms", report)  # h2load's latency column
+        self.assertIn("  - h2o: TLSv1.3, X, the cert", report)
 
     def test_report_only_renders_the_same_report(self):
         """--report-only reads the run back (CSV, machine.md, report.md) to the same report."""

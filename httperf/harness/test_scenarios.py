@@ -7,17 +7,18 @@ targets and the planned length of a run.
 import unittest
 
 from harness import scenarios as S
-from harness.servers import NEWER_STAGE_CAPS, REFERENCE_SERVERS, STAGE_CAPS
+from harness.main import peer_caps
+from harness.servers import NEWER_STAGE_CAPS, PEERS, REFERENCE_SERVERS, STAGE_CAPS
 
 
 class Table(unittest.TestCase):
     def test_every_scenario_needs_a_known_capability(self):
         for profile in (S.FULL, S.QUICK):
             scs = S.scenarios_for(profile)
-            self.assertEqual({sc.group for sc in scs}, {1, 2, 3, 4, 5, 6, 7, 9})
+            self.assertEqual({sc.group for sc in scs}, {1, 2, 3, 4, 5, 6, 7, 9, 10, 11})
             self.assertEqual(len({sc.key for sc in scs}), len(scs))
             for sc in scs:
-                self.assertIn(sc.needs, S.ALL_CAPS)
+                self.assertIn(sc.needs, S.ALL_CAPS | S.H2_CAPS)
                 self.assertIn(sc.workload, S.SENDFILE_WORKLOADS)
 
     def test_scenario_9_is_wrk_over_tls(self):
@@ -28,6 +29,19 @@ class Table(unittest.TestCase):
             self.assertTrue(sc.higher_is_better)
             self.assertEqual([s.key for s in S.scenarios_for(profile) if s.needs == S.TLS],
                              [sc.key])
+
+    def test_http2_is_h2load_over_tls_then_cleartext(self):
+        """10 and 11: the same three h2load runs, over TLS (h2) and cleartext (h2c)."""
+        for profile in (S.FULL, S.QUICK):
+            scs = S.scenarios_for(profile)
+            for group, cap, tls in ((10, S.H2, True), (11, S.H2C, False)):
+                runs = [sc for sc in scs if sc.group == group]
+                self.assertEqual([(sc.opts["conns"], sc.opts["streams"], sc.opts["file"])
+                                  for sc in runs], [(50, 10, "1k"), (1, 100, "1k"), (4, 1, "10m")])
+                for sc in runs:
+                    self.assertEqual((sc.needs, sc.tool, sc.opts["tls"]), (cap, "h2load", tls))
+                self.assertEqual([sc.unit for sc in runs], ["req/s", "req/s", "MB/s"])
+                self.assertEqual(runs[2].workload, "large")
 
     def test_paced_scenarios_are_the_fixed_rate_ones(self):
         """Paced means the client offers a fixed rate: --rate, and nothing else."""
@@ -42,7 +56,7 @@ class Table(unittest.TestCase):
             self.assertLess(profile.wsess[1] * 0.1, 1024)
 
     def test_scenario_numbers(self):
-        self.assertEqual(S.scenario_numbers(), [1, 2, 3, 4, 5, 6, 7, 9])
+        self.assertEqual(S.scenario_numbers(), [1, 2, 3, 4, 5, 6, 7, 9, 10, 11])
 
 
 class Questions(unittest.TestCase):
@@ -72,15 +86,16 @@ class Questions(unittest.TestCase):
         keys = {sc.key for sc in S.scenarios_for(S.FULL)}
         for t in S.TARGETS:
             self.assertIn(t.scenario, keys)
-            self.assertIn(t.how, ("ratio", "max"))
+            self.assertIn(t.how, ("ratio", "max", "savings"))
+            self.assertIn(t.against, PEERS)
 
 
 class Plan(unittest.TestCase):
     """Issue 11: the full run stays under 15 minutes on 2 cores with today's servers."""
 
     def caps(self):
-        return [STAGE_CAPS.get(f"stage0{i}", NEWER_STAGE_CAPS) for i in range(1, 7)] + \
-            [S.ALL_CAPS] * len(REFERENCE_SERVERS)
+        return [STAGE_CAPS.get(f"stage0{i}", NEWER_STAGE_CAPS) for i in range(1, 8)] + \
+            [peer_caps(n) for n in REFERENCE_SERVERS]
 
     def test_full_run_under_15_minutes(self):
         secs = S.plan_seconds(S.FULL, S.scenarios_for(S.FULL), self.caps())
@@ -94,7 +109,8 @@ class Plan(unittest.TestCase):
     def test_na_costs_nothing(self):
         scs = S.scenarios_for(S.FULL)
         tls_only = S.plan_seconds(S.FULL, scs, [frozenset({S.TLS})], calibrate=False)
-        one_wrk = S.FULL.rounds * S.cell_seconds(scs[-1], S.FULL)
+        (tls,) = [sc for sc in scs if sc.needs == S.TLS]
+        one_wrk = S.FULL.rounds * S.cell_seconds(tls, S.FULL)
         self.assertAlmostEqual(tls_only, one_wrk + 1.0)  # scenario 9's rounds, and its start
 
 

@@ -15,7 +15,7 @@ import unittest
 from pathlib import Path
 
 from harness import servers as V
-from harness.scenarios import ALL_CAPS, CLOSE, KEEPALIVE, PIPELINE, TLS
+from harness.scenarios import ALL_CAPS, CLOSE, H2, H2_CAPS, H2C, KEEPALIVE, PIPELINE, TLS
 from harness.util import CONF_DIR, free_port
 
 
@@ -55,7 +55,7 @@ class Peers(unittest.TestCase):
         try:
             for name in V.REFERENCE_SERVERS:
                 srv = V.make_peer(name, 30000, tmp / name, tmp)
-                self.assertEqual(srv.caps, ALL_CAPS, name)
+                self.assertEqual(srv.caps, V.PEERS[name][1].get("caps", type(srv).caps), name)
                 cls = type(srv)
                 self.assertTrue(cls.packages, name)  # how it is installed
                 self.assertTrue(cls.version_row, name)  # machine.md's row
@@ -63,6 +63,10 @@ class Peers(unittest.TestCase):
                 self.assertTrue(cls.root_user_line, name)
             self.assertEqual(V.make_peer("nginx-auto", 1, tmp / "a", tmp).workers, "auto")
             self.assertEqual(V.make_peer("nginx", 1, tmp / "b", tmp).workers, "1")
+            # HTTP/2: nginx (one worker) and h2o; nginx-auto, Apache and lighttpd stay HTTP/1.
+            h2 = [n for n in V.REFERENCE_SERVERS if H2 in V.make_peer(n, 1, tmp / n, tmp).caps]
+            self.assertEqual(h2, ["nginx", "h2o"])
+            self.assertEqual(V.make_peer("h2o", 1, tmp / "h", tmp).caps, {H2, H2C})
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -106,7 +110,7 @@ class Configs(unittest.TestCase):
         return srv.config.read_text()
 
     def test_tls_section(self):
-        for cls in (V.NginxServer, V.ApacheServer, V.LighttpdServer):
+        for cls in (V.NginxServer, V.ApacheServer, V.LighttpdServer, V.H2oServer):
             with_tls, plain = self.render(cls, True), self.render(cls, False)
             self.assertIn("30001", with_tls, cls.kind)
             self.assertIn(str(self.cert.key), with_tls, cls.kind)
@@ -126,6 +130,51 @@ class Configs(unittest.TestCase):
         self.assertIn("ssl_protocols TLSv1.2 TLSv1.3;", conf)
         self.assertIn("ssl_session_cache shared:SSL:10m;", conf)
         self.assertRegex(conf, r"listen 127\.0\.0\.1:30000 backlog=4096;")
+
+    def test_nginx_http2(self):
+        """HTTP/2 on the TLS listener, and cleartext HTTP/2 on a port of its own, only when
+        it has one (the HTTP/1 port is never an HTTP/2 one: nginx cannot share it)."""
+        srv = V.NginxServer("nginx", 30000, self.tmp / "n2", self.tmp, ALL_CAPS | H2_CAPS)
+        srv.serve_tls(30001, self.cert)
+        srv.h2c_port = 30002
+        srv.command()
+        conf = srv.config.read_text()
+        self.assertRegex(conf, r"listen 127\.0\.0\.1:30001 ssl http2 backlog=4096;")
+        self.assertRegex(conf, r"listen 127\.0\.0\.1:30002 http2 backlog=4096;")
+        self.assertRegex(conf, r"listen 127\.0\.0\.1:30000 backlog=4096;")
+        self.assertIn("keepalive_requests 10000000;", conf)
+        self.assertNotIn("30002", self.render(V.NginxServer, True))
+        self.assertNotIn("# BEGIN H2C", self.render(V.NginxServer, True))
+        self.assertEqual(srv.endpoints(), [(30000, False), (30001, True)])
+
+    def test_h2o_config(self):
+        srv = V.H2oServer("h2o", 30000, self.tmp / "h", self.tmp, V.H2oServer.caps)
+        srv.serve_tls(30001, self.cert)
+        srv.h2c_port = 30000  # h2o speaks HTTP/1.1 and h2c on its plain port
+        self.assertEqual(srv.command(), ["h2o", "-c", str(srv.config)])
+        conf = srv.config.read_text()
+        self.assertIn("num-threads: 1", conf)
+        self.assertRegex(conf, r"port: 30000\n")
+        self.assertRegex(conf, r"port: 30001\n  ssl:\n    certificate-file: ")
+        self.assertIn(f"file.dir: {self.tmp}", conf)
+        self.assertNotIn("access-log", conf)
+        self.assertEqual(srv.endpoints(), [(30000, False), (30001, True)])
+
+    def test_stage07_gets_both_ports(self):
+        srv = V.StageServer("stage07", 30000, self.tmp / "s7", self.tmp, V.STAGE_CAPS["stage07"],
+                            binary=Path("/bin/true"))
+        srv.serve_tls(30001, self.cert)
+        srv.h2c_port = 30000
+        cmd = srv.command()
+        self.assertEqual(cmd[cmd.index("--plain-port") + 1], "30000")
+        self.assertEqual(cmd[-2:], ["30001", str(self.tmp)])
+        self.assertEqual(cmd[cmd.index("--cert") + 1], str(self.cert.cert))
+        self.assertEqual(srv.endpoints(), [(30000, False), (30001, True)])
+        # Without the harness's certificate (no TLS scenario) it still gets its TLS port.
+        srv.cert = None
+        cmd = srv.command()
+        self.assertNotIn("--cert", cmd)
+        self.assertEqual(cmd[-3:], ["30000", "30001", str(self.tmp)])
 
     def test_stage_gets_cert_and_key(self):
         srv = V.StageServer("stage06", 30000, self.tmp / "s6", self.tmp, V.STAGE_CAPS["stage06"],
@@ -173,7 +222,71 @@ class Lifecycle(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def fake_h2_server(sock: socket.socket, body: bytes, status_byte: bytes, conns: int,
+                   ctx: ssl.SSLContext | None = None) -> None:
+    """Just enough of an HTTP/2 server for h2_check: reads the preface and the request, sends
+    SETTINGS, a HEADERS block starting with `status_byte`, and the body in two DATA frames."""
+    for _ in range(conns):
+        conn, _ = sock.accept()
+        try:
+            s = ctx.wrap_socket(conn, server_side=True) if ctx else conn
+            data = b""
+            while b"\x01\x05\x00\x00\x00\x01" not in data:  # the request's HEADERS frame head
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            s.sendall(V.h2_frame(4, 0, 0) + V.h2_frame(1, 4, 1, status_byte + b"\x5f\x00")
+                      + V.h2_frame(0, 0, 1, body[:600]) + V.h2_frame(0, 1, 1, body[600:]))
+            s.close()
+        except OSError:
+            conn.close()
+
+
 class Checks(unittest.TestCase):
+    def test_h2_check(self):
+        """h2_check speaks cleartext HTTP/2 (prior knowledge): 200 and the exact body."""
+        body = b"h" * 1024
+        for status, expect, want in ((b"\x88", body, None), (b"\x8d", body, "status not 200"),
+                                     (b"\x88", b"x" * 1024, "body is 1024 bytes")):
+            srv = socket.socket()
+            srv.bind(("127.0.0.1", 0))
+            srv.listen()
+            port = srv.getsockname()[1]
+            threading.Thread(target=fake_h2_server, args=(srv, body, status, 1),
+                             daemon=True).start()
+            problem = V.h2_check(port, "/bench/1k.bin", expect)
+            if want is None:
+                self.assertIsNone(problem)
+            else:
+                self.assertIn(want, problem)
+            srv.close()
+
+    @unittest.skipUnless(shutil.which("openssl"), "needs openssl")
+    def test_h2_check_over_tls_needs_alpn_h2(self):
+        tmp = Path(tempfile.mkdtemp())
+        try:
+            cert = V.make_cert(tmp)
+            body = b"t" * 1024
+            for alpn, want in ((["h2"], None), (["http/1.1"], "not h2")):
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                ctx.load_cert_chain(cert.cert, cert.key)
+                ctx.set_alpn_protocols(alpn)
+                srv = socket.socket()
+                srv.bind(("127.0.0.1", 0))
+                srv.listen()
+                port = srv.getsockname()[1]
+                threading.Thread(target=fake_h2_server, args=(srv, body, b"\x88", 1, ctx),
+                                 daemon=True).start()
+                problem = V.h2_check(port, "/bench/1k.bin", body, tls=True)
+                if want is None:
+                    self.assertIsNone(problem)
+                else:
+                    self.assertIn(want, problem)
+                srv.close()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
     def test_http_check(self):
         body = b"x" * 1024
         srv = socket.socket()

@@ -8,6 +8,8 @@
 pub mod cli;
 pub mod eventloop;
 pub mod filesystem;
+pub mod h2;
+pub mod h2_frames;
 pub mod hostile;
 pub mod http10;
 pub mod keepalive;

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod h2;
 pub mod tls;
 
 use std::collections::HashMap;

@@ -11,6 +11,9 @@
 use super::table::{entry_size, Table};
 use super::{huffman, DecodeError};
 
+/// Scratch space kept between blocks; more is given back after the block that needed it.
+const KEEP_SCRATCH: usize = 4096;
+
 /// Decodes the peer's header blocks, keeping the dynamic table their encoder fills.
 pub struct Decoder {
     table: Table,
@@ -62,6 +65,7 @@ impl Decoder {
         // Size updates are allowed only before the first field (§4.2): possibly two of them,
         // the smallest size since the last block then the final one.
         let mut at_start = true;
+        // ANCHOR: representations
         while let Some(&first) = block.get(pos) {
             if first & 0x80 != 0 {
                 // 1xxxxxxx: indexed field (§6.1).
@@ -111,6 +115,13 @@ impl Decoder {
                 list.emit(name, value, field);
             }
             at_start = false;
+        }
+        // ANCHOR_END: representations
+        // A connection that once received a long Huffman string keeps no big buffer for it.
+        for buf in [name_buf, value_buf] {
+            if buf.capacity() > KEEP_SCRATCH {
+                *buf = Vec::new();
+            }
         }
         if list.exceeded {
             return Err(DecodeError::ListTooLarge);

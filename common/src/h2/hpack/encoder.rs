@@ -130,6 +130,7 @@ impl Encoder {
         }
     }
 
+    // ANCHOR: encode_field
     fn encode_field(&mut self, field: &Field<'_>, out: &mut Vec<u8>) {
         if field.sensitive {
             let name_index = match self.table.find(field.name, field.value, false) {
@@ -156,6 +157,7 @@ impl Encoder {
         field.name != b"content-range"
             && entry_size(field.name, field.value) <= self.table.max_size() / 2
     }
+    // ANCHOR_END: encode_field
 
     /// A literal field: the name by index (`name_index` > 0) or spelled out, then the value.
     fn literal(&mut self, kind: Literal, name_index: usize, field: &Field<'_>, out: &mut Vec<u8>) {

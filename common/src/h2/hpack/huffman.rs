@@ -272,12 +272,16 @@ const CODES: [(u32, u8); 257] = [
     (0x3fffffff, 30), // EOS (256)
 ];
 
+/// `CODES` at run time: a `static` is one table in memory, where a large `const` indexed at
+/// run time may be copied onto the stack at every use.
+static CODE_OF: [(u32, u8); 257] = CODES;
+
 /// The end-of-string symbol: 30 one bits. Never sent; its prefixes are the padding.
 const EOS: usize = 256;
 
 /// How many bits a Huffman coding of `src` takes, rounded up to whole bytes.
 pub fn encoded_len(src: &[u8]) -> usize {
-    let bits: usize = src.iter().map(|&b| CODES[b as usize].1 as usize).sum();
+    let bits: usize = src.iter().map(|&b| CODE_OF[b as usize].1 as usize).sum();
     bits.div_ceil(8)
 }
 
@@ -289,7 +293,7 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>) {
     let mut pending: u64 = 0;
     let mut bits: u32 = 0;
     for &byte in src {
-        let (code, len) = CODES[byte as usize];
+        let (code, len) = CODE_OF[byte as usize];
         pending = (pending << len) | code as u64;
         bits += len as u32;
         while bits >= 8 {
@@ -358,8 +362,9 @@ const ACCEPT: u8 = 2;
 /// These bits complete EOS, which a string must not contain (§5.2): COMPRESSION_ERROR.
 const FAIL: u8 = 4;
 
-/// `STEPS[state][nibble]`: 256 states x 16 nibbles, 12 KiB, built at compile time.
-const STEPS: [[Step; 16]; 256] = build_steps();
+/// `STEPS[state][nibble]`: 256 states x 16 nibbles, 12 KiB, built at compile time (a
+/// `static`, for the reason `CODE_OF` is one).
+static STEPS: [[Step; 16]; 256] = build_steps();
 
 const fn build_steps() -> [[Step; 16]; 256] {
     // Which nodes lie on the all-ones path from the root, and how deep: padding is made of
@@ -423,6 +428,7 @@ const fn build_steps() -> [[Step; 16]; 256] {
     steps
 }
 
+// ANCHOR: decode
 /// Appends the decoding of the Huffman-coded `src` to `out`. Errors: an EOS symbol inside the
 /// string, or padding that is longer than 7 bits or not all ones (RFC 7541 §5.2).
 pub fn decode(src: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
@@ -453,3 +459,4 @@ pub fn decode(src: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
     }
     Ok(())
 }
+// ANCHOR_END: decode

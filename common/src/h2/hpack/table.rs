@@ -10,8 +10,9 @@ use std::collections::VecDeque;
 
 use super::DecodeError;
 
-/// RFC 7541 Appendix A, in order: entry `i` here is index `i + 1`.
-pub const STATIC: [(&str, &str); 61] = [
+/// RFC 7541 Appendix A, in order: entry `i` here is index `i + 1`. A `static`: the encoder
+/// reads it for every field, and a `const` array might be copied at each use.
+pub static STATIC: [(&str, &str); STATIC_LEN] = [
     (":authority", ""),
     (":method", "GET"),
     (":method", "POST"),
@@ -75,8 +76,72 @@ pub const STATIC: [(&str, &str); 61] = [
     ("www-authenticate", ""),
 ];
 
+/// The first static index with this name (the entries of one name are consecutive), by a
+/// `match` the compiler turns into a length test and a few comparisons: the encoder asks this
+/// for every field it sends, where a scan of all 61 entries would compare them all.
+fn static_name(name: &[u8]) -> Option<usize> {
+    let index = match name {
+        b":authority" => 1,
+        b":method" => 2,
+        b":path" => 4,
+        b":scheme" => 6,
+        b":status" => 8,
+        b"accept-charset" => 15,
+        b"accept-encoding" => 16,
+        b"accept-language" => 17,
+        b"accept-ranges" => 18,
+        b"accept" => 19,
+        b"access-control-allow-origin" => 20,
+        b"age" => 21,
+        b"allow" => 22,
+        b"authorization" => 23,
+        b"cache-control" => 24,
+        b"content-disposition" => 25,
+        b"content-encoding" => 26,
+        b"content-language" => 27,
+        b"content-length" => 28,
+        b"content-location" => 29,
+        b"content-range" => 30,
+        b"content-type" => 31,
+        b"cookie" => 32,
+        b"date" => 33,
+        b"etag" => 34,
+        b"expect" => 35,
+        b"expires" => 36,
+        b"from" => 37,
+        b"host" => 38,
+        b"if-match" => 39,
+        b"if-modified-since" => 40,
+        b"if-none-match" => 41,
+        b"if-range" => 42,
+        b"if-unmodified-since" => 43,
+        b"last-modified" => 44,
+        b"link" => 45,
+        b"location" => 46,
+        b"max-forwards" => 47,
+        b"proxy-authenticate" => 48,
+        b"proxy-authorization" => 49,
+        b"range" => 50,
+        b"referer" => 51,
+        b"refresh" => 52,
+        b"retry-after" => 53,
+        b"server" => 54,
+        b"set-cookie" => 55,
+        b"strict-transport-security" => 56,
+        b"transfer-encoding" => 57,
+        b"user-agent" => 58,
+        b"vary" => 59,
+        b"via" => 60,
+        b"www-authenticate" => 61,
+        _ => return None,
+    };
+    Some(index)
+}
+
+const STATIC_LEN: usize = 61;
+
 /// The first dynamic index.
-const FIRST_DYNAMIC: usize = STATIC.len() + 1;
+const FIRST_DYNAMIC: usize = STATIC_LEN + 1;
 
 /// What an entry costs in the table: its name and value plus 32 bytes, RFC 7541 §4.1's
 /// estimate of an implementation's overhead. It is the unit of every size limit here.
@@ -145,6 +210,7 @@ impl Table {
         }
     }
 
+    // ANCHOR: insert
     /// Adds a field as the newest entry, evicting the oldest until it fits (§4.4). A field
     /// larger than the whole table empties it and is not added: not an error.
     pub fn insert(&mut self, name: &[u8], value: &[u8]) {
@@ -180,6 +246,7 @@ impl Table {
             self.size -= entry_size(oldest.name(), oldest.value());
         }
     }
+    // ANCHOR_END: insert
 
     pub fn size(&self) -> usize {
         self.size
@@ -199,13 +266,16 @@ impl Table {
     /// table first. With `values` false only names are matched: the encoder's choice for a
     /// sensitive field, whose value must never be confirmed by a match (see encoder.rs).
     pub fn find(&self, name: &[u8], value: &[u8], values: bool) -> Found {
-        let mut name_index = None;
-        for (i, &(n, v)) in STATIC.iter().enumerate() {
-            if n.as_bytes() == name {
-                if values && v.as_bytes() == value {
-                    return Found::Field(i + 1);
+        let mut name_index = static_name(name);
+        if let (Some(first), true) = (name_index, values) {
+            // The entries of one name are consecutive, from `first` on.
+            let same_name = STATIC[first - 1..]
+                .iter()
+                .take_while(|(n, _)| n.as_bytes() == name);
+            for (i, (_, v)) in same_name.enumerate() {
+                if v.as_bytes() == value {
+                    return Found::Field(first + i);
                 }
-                name_index.get_or_insert(i + 1);
             }
         }
         for (i, entry) in self.entries.iter().enumerate() {

@@ -695,6 +695,34 @@ fn table_lookups() {
     assert_eq!(table.find(b":status", b"200", false), Found::Name(8));
 }
 
+#[test]
+fn every_static_entry_is_found_by_name_and_value() {
+    let table = Table::new(4096);
+    for (i, &(name, value)) in super::table::STATIC.iter().enumerate() {
+        assert_eq!(
+            table.find(name.as_bytes(), value.as_bytes(), true),
+            Found::Field(i + 1),
+            "{name}"
+        );
+        let first = super::table::STATIC
+            .iter()
+            .position(|&(n, _)| n == name)
+            .unwrap()
+            + 1;
+        assert_eq!(
+            table.find(name.as_bytes(), b"\xff", true),
+            Found::Name(first),
+            "{name}"
+        );
+        assert_eq!(
+            table.find(name.as_bytes(), value.as_bytes(), false),
+            Found::Name(first),
+            "{name}"
+        );
+    }
+    assert_eq!(table.find(b":Status", b"200", true), Found::None);
+}
+
 // ---- the header list bound (HPACK bomb) ----
 
 #[test]
