@@ -437,6 +437,13 @@ impl Connection {
         &mut self.output
     }
 
+    /// A header block has begun (HEADERS without END_HEADERS) and is not complete: the
+    /// caller's header timeout applies, as to an HTTP/1.1 head. The connection has no clock,
+    /// and a client that drips CONTINUATIONs holds up to `MAX_HEADER_BLOCK` of buffer.
+    pub fn header_block_pending(&self) -> bool {
+        self.block.is_some()
+    }
+
     /// No stream open or half-closed.
     pub fn is_idle(&self) -> bool {
         self.streams.active() == 0 && self.block.is_none()

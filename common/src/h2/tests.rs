@@ -552,9 +552,15 @@ fn continuation_sequences() {
     let mut peer = Peer::new();
     let block = peer.block(&GET);
     let (first, rest) = block.split_at(2);
+    assert!(!peer.conn.header_block_pending());
     peer.send(&raw(1, flags::END_STREAM, 1, first));
     peer.send(&raw(9, 0, 1, &rest[..1]));
+    assert!(
+        peer.conn.header_block_pending(),
+        "the caller's header timeout runs"
+    );
     peer.send(&raw(9, flags::END_HEADERS, 1, &rest[1..]));
+    assert!(!peer.conn.header_block_pending());
     assert_eq!(request_stream(&peer.events()), [StreamId(1)]);
 
     // Anything but a CONTINUATION of the same stream inside a block: PROTOCOL_ERROR.
