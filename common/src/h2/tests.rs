@@ -259,6 +259,23 @@ fn the_preface_may_arrive_byte_by_byte() {
 }
 
 #[test]
+fn our_settings_are_sent_within_the_rfcs_bounds() {
+    let mut conn = Connection::server(Settings {
+        max_frame_size: 1,
+        initial_window_size: u32::MAX,
+        ..Settings::default()
+    });
+    let out = std::mem::take(conn.output());
+    let head = Head::parse(out[..HEADER_LEN].try_into().unwrap());
+    let Ok(Frame::Settings(ours)) = Frame::parse(&head, &out[HEADER_LEN..]) else {
+        panic!()
+    };
+    assert_eq!(ours.max_frame_size, Some(frame::DEFAULT_MAX_FRAME_SIZE));
+    assert_eq!(ours.initial_window_size, Some(frame::MAX_WINDOW));
+    assert_eq!(ours.max_concurrent_streams, Some(100));
+}
+
+#[test]
 fn the_first_frame_must_be_settings() {
     let mut conn = Connection::server(Settings::default());
     let mut hello = PREFACE.to_vec();
