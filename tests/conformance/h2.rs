@@ -4,7 +4,6 @@
 //! Plus what only HTTP/2 has: many streams on one connection, and a small file that does not
 //! wait behind a big one.
 
-
 // Every stage's test binary compiles every group but calls only the groups it claims.
 #![allow(dead_code)]
 

@@ -6,7 +6,6 @@
 //! The frames are built by hand (`support::h2`): HPACK literals without Huffman, so nothing
 //! of the server's own codec is on the client side.
 
-
 // Every stage's test binary compiles every group but calls only the groups it claims.
 #![allow(dead_code)]
 
