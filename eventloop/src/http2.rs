@@ -190,6 +190,9 @@ pub struct Http2 {
     socket_progress: Instant,
     /// When the last stream finished (the idle timeout counts from here).
     idle_since: Instant,
+    /// Since when the client has held a header block or a request body open while we owe
+    /// nothing (the header timeout counts from here).
+    client_owes: Option<Instant>,
     id: ConnectionId,
 }
 
@@ -214,6 +217,7 @@ impl Http2 {
             body_progress: now,
             socket_progress: now,
             idle_since: now,
+            client_owes: None,
             id: ConnectionId::NONE,
         }
     }
@@ -745,10 +749,19 @@ impl Http2 {
             // The client said goodbye and nothing is left: a moment for its last PING or
             // SETTINGS to be answered (h2spec 6.8), then close.
             (said + LINGER_TIME).min(self.idle_since + env.idle_timeout)
-        } else {
-            // No stream left (or one still open by the client, its body on its way).
+        } else if idle {
+            // No stream left: the idle timeout.
             self.idle_since + env.idle_timeout
+        } else {
+            // Nothing of ours in flight, yet the client holds something open: a header block
+            // still arriving (HEADERS without END_HEADERS, CONTINUATIONs dripping), or a
+            // request body. As an HTTP/1.1 head, it has `header_timeout` from when it began,
+            // however slowly it drips (the slowloris of HTTP/2).
+            *self.client_owes.get_or_insert(turn.now) + env.header_timeout
         };
+        if idle || !self.outgoing.is_empty() || self.checking {
+            self.client_owes = None;
+        }
         Step::Wait {
             interest: Interest::Read,
             deadline,
