@@ -373,9 +373,9 @@ impl Http2 {
                 Event::Reset { stream, .. } => self.on_reset(stream, env),
                 // Streams stalled on a window are tried again by `pump` anyway.
                 Event::WindowOpened => {}
-                // The client opens no more streams (the connection refuses any); the ones
-                // open finish, and the connection stays until the client closes it or the
-                // idle timeout: it may still send PING or SETTINGS, which get their answers.
+                // The client promises no more streams (one it opens anyway is answered like
+                // any other); the ones open finish, and the connection stays a moment for a
+                // PING or SETTINGS, which get their answers (see `drive`).
                 Event::GoAway { .. } => {
                     self.peer_goaway.get_or_insert(env.now);
                 }
@@ -727,10 +727,11 @@ impl Http2 {
             };
         }
         let idle = self.outgoing.is_empty() && self.waiting.is_empty() && self.connection.is_idle();
-        // Our stop is complete (both GOAWAYs out, the streams done), or the client has gone:
-        // nothing more can happen here. (A GOAWAY from the client alone closes nothing: it
-        // may still ask for a PING's answer; the idle timeout ends that.)
-        if (self.stopping && self.connection.is_done()) || (idle && self.peer_done) {
+        // Our GOAWAY is final and the streams are done (a graceful stop, or the client used
+        // up the stream ids), or the client has gone: nothing more can happen here. (A GOAWAY
+        // from the client alone closes nothing: it may still ask for a PING's answer.)
+        let done = self.connection.is_done() && (self.stopping || self.peer_goaway.is_none());
+        if done || (idle && self.peer_done) {
             return self.start_lingering(io, turn.now);
         }
         if !idle {
