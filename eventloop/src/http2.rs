@@ -176,8 +176,11 @@ pub struct Http2 {
     /// The first of `waiting` has its check with the verifiers.
     checking: bool,
     verdict_due: Instant,
-    /// The client ended its side (FIN, close_notify) or sent GOAWAY: no new streams.
+    /// The client ended its side (FIN, close_notify): nothing more will come.
     peer_done: bool,
+    /// When the client sent GOAWAY: it opens no more streams, and the connection ends soon
+    /// after its last one (see `drive`).
+    peer_goaway: Option<Instant>,
     /// `Connection::shutdown` has been called (graceful stop, or idle timeout).
     stopping: bool,
     stop_began: Instant,
@@ -187,6 +190,9 @@ pub struct Http2 {
     socket_progress: Instant,
     /// When the last stream finished (the idle timeout counts from here).
     idle_since: Instant,
+    /// Since when the client has held a header block or a request body open while we owe
+    /// nothing (the header timeout counts from here).
+    client_owes: Option<Instant>,
     id: ConnectionId,
 }
 
@@ -205,11 +211,13 @@ impl Http2 {
             checking: false,
             verdict_due: now,
             peer_done: false,
+            peer_goaway: None,
             stopping: false,
             stop_began: now,
             body_progress: now,
             socket_progress: now,
             idle_since: now,
+            client_owes: None,
             id: ConnectionId::NONE,
         }
     }
@@ -285,8 +293,9 @@ impl<T: Transport, S: Http2Service<T>> Session<T, S> for Http2 {
             // The send timeout: the client takes nothing, or never opens its window.
             return Step::Close;
         }
-        // Idle: say goodbye with GOAWAY (best effort), then close.
-        if !self.stopping {
+        // Idle: say goodbye with GOAWAY (best effort), then close; a client that has said
+        // goodbye itself needs no GOAWAY (nor our PING) back.
+        if !self.stopping && self.peer_goaway.is_none() {
             self.stopping = true;
             self.connection.shutdown();
         }
@@ -364,7 +373,12 @@ impl Http2 {
                 Event::Reset { stream, .. } => self.on_reset(stream, env),
                 // Streams stalled on a window are tried again by `pump` anyway.
                 Event::WindowOpened => {}
-                Event::GoAway { .. } => self.peer_done = true,
+                // The client promises no more streams (one it opens anyway is answered like
+                // any other); the ones open finish, and the connection stays a moment for a
+                // PING or SETTINGS, which get their answers (see `drive`).
+                Event::GoAway { .. } => {
+                    self.peer_goaway.get_or_insert(env.now);
+                }
             }
         }
     }
@@ -713,8 +727,11 @@ impl Http2 {
             };
         }
         let idle = self.outgoing.is_empty() && self.waiting.is_empty() && self.connection.is_idle();
-        // Both GOAWAYs exchanged, or the client has gone: nothing more can happen here.
-        if self.connection.is_done() || (idle && self.peer_done) {
+        // Our GOAWAY is final and the streams are done (a graceful stop, or the client used
+        // up the stream ids), or the client has gone: nothing more can happen here. (A GOAWAY
+        // from the client alone closes nothing: it may still ask for a PING's answer.)
+        let done = self.connection.is_done() && (self.stopping || self.peer_goaway.is_none());
+        if done || (idle && self.peer_done) {
             return self.start_lingering(io, turn.now);
         }
         if !idle {
@@ -729,10 +746,23 @@ impl Http2 {
             // Stopping with nothing in flight: the final GOAWAY waits for the PING's answer
             // (`Connection::shutdown`), but not for long.
             self.stop_began + LINGER_TIME
-        } else {
-            // No stream left (or one still open by the client, its body on its way).
+        } else if let (true, Some(said)) = (idle, self.peer_goaway) {
+            // The client said goodbye and nothing is left: a moment for its last PING or
+            // SETTINGS to be answered (h2spec 6.8), then close.
+            (said + LINGER_TIME).min(self.idle_since + env.idle_timeout)
+        } else if idle {
+            // No stream left: the idle timeout.
             self.idle_since + env.idle_timeout
+        } else {
+            // Nothing of ours in flight, yet the client holds something open: a header block
+            // still arriving (HEADERS without END_HEADERS, CONTINUATIONs dripping), or a
+            // request body. As an HTTP/1.1 head, it has `header_timeout` from when it began,
+            // however slowly it drips (the slowloris of HTTP/2).
+            *self.client_owes.get_or_insert(turn.now) + env.header_timeout
         };
+        if idle || !self.outgoing.is_empty() || self.checking {
+            self.client_owes = None;
+        }
         Step::Wait {
             interest: Interest::Read,
             deadline,

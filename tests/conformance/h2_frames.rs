@@ -6,6 +6,9 @@
 //! The frames are built by hand (`support::h2`): HPACK literals without Huffman, so nothing
 //! of the server's own codec is on the client side.
 
+// Every stage's test binary compiles every group but calls only the groups it claims.
+#![allow(dead_code)]
+
 use crate::support::h2::*;
 use crate::support::{Server, Stage, TYPED_FILES};
 use std::time::{Duration, Instant};
@@ -21,8 +24,10 @@ macro_rules! h2_frames_behaviours {
             a_frame_larger_than_max_frame_size,
             window_update_overflow_and_zero_increment,
             a_malformed_request_resets_only_its_stream,
+            after_the_clients_goaway_a_ping_is_still_answered,
             rapid_reset_is_stopped,
             continuation_without_end_is_stopped,
+            a_dripping_header_block_meets_the_header_timeout,
             an_hpack_bomb_is_stopped_while_decoding,
             a_ping_flood_from_a_client_that_never_reads,
             a_settings_flood_from_a_client_that_never_reads,
@@ -224,6 +229,27 @@ pub fn a_malformed_request_resets_only_its_stream(stage: &Stage) {
     others_are_still_served(&mut server);
 }
 
+pub fn after_the_clients_goaway_a_ping_is_still_answered(stage: &Stage) {
+    let (_server, port) = start(stage, &[]);
+    let mut raw = Raw::open(port);
+    raw.send(&get(1, "/notes.txt"));
+    let data = raw.until(DATA, Some(1)).expect("stream 1 answered");
+    assert_eq!(data.payload, TYPED_FILES[4].1);
+    // GOAWAY (with an error code the RFC does not define: it must not matter), then a PING
+    // in a later write: the client may still ask, and is answered (h2spec 6.8).
+    let mut goaway = 1u32.to_be_bytes().to_vec();
+    goaway.extend_from_slice(&0xff_u32.to_be_bytes());
+    raw.send(&frame(GOAWAY, 0, 0, &goaway));
+    raw.send(&frame(PING, 0, 0, b"after-go"));
+    let ack = raw.until(PING, None).expect("the PING's ACK");
+    assert_eq!(
+        (ack.flags & ACK, ack.payload.as_slice()),
+        (ACK, &b"after-go"[..])
+    );
+    // Then, with nothing left to do, the server closes (soon, not at the idle timeout).
+    assert!(raw.is_closed());
+}
+
 pub fn rapid_reset_is_stopped(stage: &Stage) {
     let (mut server, port) = start(stage, &[]);
     let mut raw = Raw::open(port);
@@ -284,6 +310,38 @@ pub fn continuation_without_end_is_stopped(stage: &Stage) {
         server.rss_kib() < 200 * 1024,
         "rss {} KiB",
         server.rss_kib()
+    );
+    others_are_still_served(&mut server);
+}
+
+pub fn a_dripping_header_block_meets_the_header_timeout(stage: &Stage) {
+    let (mut server, port) = start(stage, &["--header-timeout", "1"]);
+    let mut raw = Raw::open(port);
+    // Slowloris over h2: a header block a byte at a time, each CONTINUATION well inside the
+    // idle timeout. Like an HTTP/1.1 head, the whole block gets --header-timeout.
+    let mut block = request_block("GET", "/notes.txt", &[]);
+    literal(&mut block, "x-drip", &"d".repeat(100));
+    raw.send(&frame(HEADERS, END_STREAM, 1, &block[..10]));
+    let started = Instant::now();
+    for byte in &block[10..] {
+        // The pause is the attack (a client dripping its head), not a wait for the server.
+        std::thread::sleep(Duration::from_millis(100));
+        if raw.try_send(&frame(CONTINUATION, 0, 1, &[*byte])).is_err() {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(8) {
+            break;
+        }
+    }
+    let mut answered = false;
+    while let Some(frame) = raw.next_frame() {
+        answered |= frame.kind == HEADERS && frame.stream == 1;
+    }
+    let waited = started.elapsed();
+    assert!(!answered, "the dripped block was answered");
+    assert!(
+        waited < Duration::from_secs(8),
+        "still open after {waited:?}"
     );
     others_are_still_served(&mut server);
 }
