@@ -10,6 +10,7 @@ use std::fmt;
 pub struct Status(u16);
 
 impl Status {
+    pub const SWITCHING_PROTOCOLS: Status = Status(101);
     pub const OK: Status = Status(200);
     pub const PARTIAL_CONTENT: Status = Status(206);
     pub const MOVED_PERMANENTLY: Status = Status(301);
@@ -23,6 +24,7 @@ impl Status {
     pub const PAYLOAD_TOO_LARGE: Status = Status(413);
     pub const URI_TOO_LONG: Status = Status(414);
     pub const RANGE_NOT_SATISFIABLE: Status = Status(416);
+    pub const UPGRADE_REQUIRED: Status = Status(426);
     pub const HEADERS_TOO_LARGE: Status = Status(431);
     pub const INTERNAL_SERVER_ERROR: Status = Status(500);
     pub const NOT_IMPLEMENTED: Status = Status(501);
@@ -37,6 +39,7 @@ impl Status {
     /// The reason phrase from RFC 9110 (and RFC 6585 for 431).
     pub fn reason(self) -> &'static str {
         match self.0 {
+            101 => "Switching Protocols",
             200 => "OK",
             206 => "Partial Content",
             301 => "Moved Permanently",
@@ -50,6 +53,7 @@ impl Status {
             413 => "Content Too Large",
             414 => "URI Too Long",
             416 => "Range Not Satisfiable",
+            426 => "Upgrade Required",
             431 => "Request Header Fields Too Large",
             500 => "Internal Server Error",
             501 => "Not Implemented",

@@ -9,6 +9,7 @@
 
 pub mod h2;
 pub mod tls;
+pub mod ws;
 
 use std::collections::HashMap;
 use std::fs;
