@@ -8,6 +8,11 @@
 //! a bad byte fails the connection when it arrives, and a too-large message fails it from its
 //! header, before its payload is read.
 //!
+//! What the protocol answers by itself (a pong for a ping, the close frame that echoes the
+//! peer's or reports a violation) is queued when the stage takes the event that asks for it,
+//! not when the bytes are parsed: the stage answers each event in turn, so a message that
+//! came just before a close or a bad frame is echoed before the close frame, not dropped.
+//!
 //! Closing (section 7): whoever closes first sends a close frame and waits for the other's;
 //! then the server closes the TCP connection. When the state becomes [`State::Closed`], the
 //! stage sends what is outgoing and closes the socket. After [`Connection::close`] it waits for
@@ -39,18 +44,19 @@ impl Default for Config {
 pub enum Event {
     /// A whole message (its fragments joined; text already checked to be UTF-8).
     Message(Message),
-    /// A ping; the pong with the same payload is already outgoing.
+    /// A ping; the pong with the same payload is queued as this event is taken.
     Ping(Vec<u8>),
     /// A pong (the answer to our ping, or an unsolicited heartbeat, which needs no answer).
     Pong(Vec<u8>),
     /// The peer's close frame: its code (`None` for an empty payload) and reason. If we had not
-    /// closed first, the reply echoing the code is outgoing. Send it, then close the socket.
+    /// closed first, the reply echoing the code is queued as this event is taken. Send it,
+    /// then close the socket.
     Close {
         code: Option<CloseCode>,
         reason: String,
     },
-    /// The peer broke the protocol: our close frame with `error.code()` is outgoing (unless we
-    /// had sent one already). Send it, then close the socket.
+    /// The peer broke the protocol: our close frame with `error.code()` is queued as this
+    /// event is taken (unless we had sent one already). Send it, then close the socket.
     Error(Error),
 }
 
@@ -62,7 +68,7 @@ pub enum State {
     /// We sent a close frame and wait for the peer's; we may send nothing more.
     CloseSent,
     /// Both close frames are sent (or the connection failed): send what is outgoing, then
-    /// close the socket. Nothing more is read.
+    /// close the socket.
     Closed,
 }
 
@@ -88,6 +94,8 @@ struct Assembling {
 pub struct Connection {
     config: Config,
     state: State,
+    /// A close frame or a violation was read: nothing after it is.
+    read_done: bool,
     read: Read,
     /// The message being received, from its first frame to the frame with FIN.
     message: Option<Assembling>,
@@ -103,6 +111,7 @@ impl Connection {
         Connection {
             config,
             state: State::Open,
+            read_done: false,
             read: Read::Header {
                 buf: [0; MAX_HEADER],
                 len: 0,
@@ -123,16 +132,43 @@ impl Connection {
         self.state == State::Open
     }
 
-    /// The next event, oldest first.
+    // ANCHOR: next_event
+    /// The next event, oldest first; what the protocol answers to it is queued now.
     pub fn next_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front();
-        if event.is_none() {
-            // An idle connection keeps no buffer: 10,000 of them should cost little more
-            // than their sockets.
-            self.events = VecDeque::new();
+        loop {
+            let Some(event) = self.events.pop_front() else {
+                // An idle connection keeps no buffer: 10,000 of them should cost little more
+                // than their sockets.
+                self.events = VecDeque::new();
+                return None;
+            };
+            match &event {
+                // After our own close the peer may still send what it had queued: dropped.
+                Event::Message(_) if self.state != State::Open => continue,
+                Event::Message(_) | Event::Pong(_) => {}
+                // Answered with the same payload, even in the middle of a fragmented message
+                // (section 5.5.2); after our own close nothing more may be sent.
+                Event::Ping(payload) => self.send_frame(OpCode::Pong, payload),
+                Event::Close { code, .. } => {
+                    if self.state == State::Open {
+                        // Echo the code (section 5.5.1): the usual reply; no reason needed.
+                        frame::encode_close(*code, "", &mut self.outgoing);
+                    }
+                    self.state = State::Closed;
+                }
+                // Failing the connection (section 7.1.7): our close with the error's code.
+                Event::Error(error) => {
+                    if self.state == State::Open {
+                        let reason = error.to_string();
+                        frame::encode_close(Some(error.code()), &reason, &mut self.outgoing);
+                    }
+                    self.state = State::Closed;
+                }
+            }
+            return Some(event);
         }
-        event
     }
+    // ANCHOR_END: next_event
 
     /// The frames to send, whole frames only, so the stage may put other whole frames (a
     /// broadcast encoded once with [`frame::encode`]) before or after them.
@@ -186,7 +222,7 @@ impl Connection {
     // ANCHOR: receive
     /// Takes bytes read from the socket: any number, split anywhere.
     pub fn receive(&mut self, mut data: &[u8]) {
-        while !data.is_empty() && self.state != State::Closed {
+        while !data.is_empty() && !self.read_done {
             match &mut self.read {
                 Read::Header { buf, len } => {
                     let seen = *len;
@@ -314,9 +350,6 @@ impl Connection {
             OpCode::Close => self.peer_closed(),
             OpCode::Ping => {
                 let payload = std::mem::take(&mut self.control);
-                // Answered at once, even in the middle of a fragmented message (section 5.5.2);
-                // after our own close, nothing more may be sent.
-                self.send_frame(OpCode::Pong, &payload);
                 self.events.push_back(Event::Ping(payload));
                 Ok(())
             }
@@ -341,10 +374,6 @@ impl Connection {
         if !message.utf8.is_complete() {
             return Err(Error::InvalidUtf8);
         }
-        // After our close the peer may still send data it had queued; it is dropped.
-        if self.state != State::Open {
-            return Ok(());
-        }
         let message = if message.text {
             // Checked piece by piece already; std checks again, faster than it can fail.
             String::from_utf8(message.data)
@@ -358,7 +387,7 @@ impl Connection {
     }
 
     // ANCHOR: peer_closed
-    /// The peer's close frame: check its code and reason (section 7.4), then answer.
+    /// The peer's close frame: check its code and reason (section 7.4). Nothing after it is read.
     fn peer_closed(&mut self) -> Result<(), Error> {
         let payload = std::mem::take(&mut self.control);
         let code = match payload[..] {
@@ -376,11 +405,7 @@ impl Connection {
         if !utf8::is_valid(reason) {
             return Err(Error::InvalidCloseReason);
         }
-        if self.state == State::Open {
-            // Echo the code (section 5.5.1): the usual reply, and no reason needed.
-            frame::encode_close(code, "", &mut self.outgoing);
-        }
-        self.state = State::Closed;
+        self.read_done = true;
         self.events.push_back(Event::Close {
             code,
             reason: String::from_utf8_lossy(reason).into_owned(),
@@ -389,12 +414,9 @@ impl Connection {
     }
     // ANCHOR_END: peer_closed
 
-    /// Fails the connection (section 7.1.7): our close with the error's code, then nothing.
+    /// A violation: nothing after it is read, and the event fails the connection.
     fn fail(&mut self, error: Error) {
-        if self.state == State::Open {
-            frame::encode_close(Some(error.code()), &error.to_string(), &mut self.outgoing);
-        }
-        self.state = State::Closed;
+        self.read_done = true;
         self.message = None;
         self.control = Vec::new();
         self.events.push_back(Event::Error(error));

@@ -427,3 +427,51 @@ fn garbage_never_panics_and_always_ends_closed_or_waiting() {
         assert!(outgoing.len() <= 64 * 2);
     }
 }
+
+/// An echo endpoint's loop: every event taken in turn, every message sent back.
+fn echo(bytes: &[u8]) -> (Vec<u8>, State) {
+    let mut connection = Connection::new(Config::default());
+    connection.receive(bytes);
+    while let Some(event) = connection.next_event() {
+        if let Event::Message(message) = event {
+            connection.send_message(&message);
+        }
+    }
+    (connection.take_outgoing(), connection.state())
+}
+
+#[test]
+fn replies_are_queued_in_event_order_so_an_echo_precedes_the_close() {
+    // One read holding a message, a ping and a close (Autobahn 7.1.6): echo, pong, close.
+    let mut bytes = client(OpCode::Text, b"Hello", true);
+    bytes.extend(client(OpCode::Ping, b"ping", true));
+    bytes.extend(client(OpCode::Close, &close_payload(1000, b""), true));
+    let mut expected = server(OpCode::Text, b"Hello");
+    expected.extend(server(OpCode::Pong, b"ping"));
+    expected.extend(server(OpCode::Close, &1000u16.to_be_bytes()));
+    assert_eq!(echo(&bytes), (expected, State::Closed));
+    // A message, then a bad frame in the same read (Autobahn 3.1): echo, then 1002.
+    let mut bytes = client(OpCode::Text, b"Hello", true);
+    let mut bad = client(OpCode::Text, b"x", true);
+    bad[0] |= 0x40;
+    bytes.extend(bad);
+    bytes.extend(client(OpCode::Ping, b"", true));
+    let mut expected = server(OpCode::Text, b"Hello");
+    frame::encode_close(
+        Some(CloseCode::PROTOCOL_ERROR),
+        "reserved bits set",
+        &mut expected,
+    );
+    assert_eq!(echo(&bytes), (expected, State::Closed));
+}
+
+#[test]
+fn nothing_is_read_after_a_close_even_before_it_is_taken() {
+    let mut connection = Connection::new(Config::default());
+    connection.receive(&client(OpCode::Close, &close_payload(1000, b""), true));
+    assert_eq!(connection.state(), State::Open);
+    connection.receive(&client(OpCode::Text, b"late", true));
+    assert!(matches!(connection.next_event(), Some(Event::Close { .. })));
+    assert_eq!(connection.next_event(), None);
+    assert_eq!(connection.state(), State::Closed);
+}
