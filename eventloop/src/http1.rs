@@ -44,6 +44,7 @@ const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 /// How much of a file one connection may send per turn before letting the others have theirs.
 const FILE_TURN: u64 = 4 * 1024 * 1024;
 /// A client that takes none of our response for this long is dropped (nginx: send_timeout).
+/// The default of [`Env::send_timeout`].
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lingering close: how long, and how much, we read after our last response before closing.
 const LINGER_TIME: Duration = Duration::from_secs(2);
@@ -65,6 +66,9 @@ pub struct Env {
     pub dates: DateCache,
     pub idle_timeout: Duration,
     pub header_timeout: Duration,
+    /// How long a connection that owes a response may take none of it (HTTP/2: also a
+    /// window that stays shut); [`SEND_TIMEOUT`] unless the stage sets it.
+    pub send_timeout: Duration,
     /// The `Server` field of every response.
     pub server: &'static str,
     /// The protocols this service takes a connection away from HTTP/1.1 for (empty: none).
@@ -89,6 +93,7 @@ impl Env {
             dates: DateCache::default(),
             idle_timeout: timeouts.idle(),
             header_timeout: timeouts.header(),
+            send_timeout: SEND_TIMEOUT,
             server,
             switches: Vec::new(),
             verifiers: None,
@@ -696,7 +701,7 @@ impl Http1 {
                         }
                     }
                     Ok(false) => {
-                        let mut deadline = self.last_progress + SEND_TIMEOUT;
+                        let mut deadline = self.last_progress + env.send_timeout;
                         if io.is_handshaking() {
                             deadline = deadline.min(self.accepted + env.header_timeout);
                         }

@@ -173,7 +173,8 @@ where
             Some(_) => AccessLog::Sink(Box::new(ToMaster(parts.pipe.clone()))),
             None => AccessLog::Off,
         };
-        let http = Env::new(parts.site, log, &timeouts, "stage09");
+        let mut http = Env::new(parts.site, log, &timeouts, "stage09");
+        http.send_timeout = Duration::from_secs(*t.send.get_ref());
         let needs_verifiers = config.auth.as_ref().is_some_and(|a| a.htpasswd.is_some());
         let loop_config = eventloop::Config {
             name: "stage09",
