@@ -277,3 +277,191 @@ fn bad_port_is_refused() {
         "{stderr}"
     );
 }
+
+// ---- Processes: a master that never serves, N workers, replaced when they die ----
+
+/// The pids whose parent is `parent` (from /proc/PID/stat: the field after the name).
+fn children(parent: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces, so split after its ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            found.push(pid);
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The `Name:`-style line of /proc/PID/status, its fields split.
+fn status_field(pid: u32, name: &str) -> Vec<String> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .map(|v| v.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn cmdline(pid: u32) -> String {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+fn is_root() -> bool {
+    status_field(std::process::id(), "Uid")
+        .first()
+        .map(String::as_str)
+        == Some("0")
+}
+
+#[test]
+fn the_master_has_n_worker_processes_and_serves_nothing_itself() {
+    let server = STAGE.start_with(&["--workers", "3"]);
+    let workers = children(server.pid());
+    assert_eq!(workers.len(), 3, "{workers:?}");
+    for pid in &workers {
+        assert!(cmdline(*pid).contains("--worker"), "{}", cmdline(*pid));
+        // A fresh process of the same binary (exec), not a fork of the master.
+        let exe = fs::read_link(format!("/proc/{pid}/exe")).expect("exe");
+        assert_eq!(exe, binary("stage09"));
+    }
+    // Each worker is one loop on one thread (plus nothing: no pool without --htpasswd).
+    for pid in &workers {
+        assert_eq!(status_field(*pid, "Threads"), ["1"], "worker {pid}");
+    }
+    // The master holds the listener but accepts nothing: five open connections, each
+    // answered, add no descriptor to it.
+    let before = server.open_fds();
+    let mut clients: Vec<_> = (0..5).map(|_| server.connect()).collect();
+    for client in &mut clients {
+        let response = client.request("GET /notes.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(response.status, 200);
+    }
+    assert_eq!(server.open_fds(), before, "the master took a connection");
+}
+
+#[test]
+fn threads_mode_is_one_worker_process_with_n_loops() {
+    let server = STAGE.start_with(&["--workers", "3", "--worker-mode", "threads"]);
+    let workers = children(server.pid());
+    assert_eq!(workers.len(), 1, "{workers:?}");
+    // Three loops, and the main thread that waits for the signal to stop them.
+    assert_eq!(status_field(workers[0], "Threads"), ["4"]);
+    // Several clients at once are all served.
+    let mut clients: Vec<_> = (0..6).map(|_| server.connect()).collect();
+    for client in &mut clients {
+        client.send(b"GET /notes.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    for client in &mut clients {
+        assert_eq!(client.response(false).status, 200);
+    }
+}
+
+// ANCHOR: killed_worker
+#[test]
+fn a_killed_worker_is_replaced_and_serving_within_a_second() {
+    let mut server = STAGE.start_with(&["--workers", "1"]);
+    let before = children(server.pid());
+    assert_eq!(before.len(), 1);
+    let killed = std::time::Instant::now();
+    let status = Command::new("kill")
+        .args(["-KILL", &before[0].to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    // A client that connects while no worker runs waits in the backlog the master keeps open,
+    // and is answered by the replacement.
+    let response = server.get("/notes.txt");
+    let served = killed.elapsed();
+    assert_eq!(response.status, 200);
+    assert!(
+        served < Duration::from_secs(1),
+        "served again after {served:?}"
+    );
+    let after = children(server.pid());
+    assert_eq!(after.len(), 1);
+    assert_ne!(after, before, "a new process");
+    server.assert_alive();
+    assert!(
+        server.wait_for(Duration::from_secs(2), || server.stderr().contains(
+            &format!(
+                "worker {} exited: killed by signal 9; starting another",
+                before[0]
+            )
+        ))
+    );
+}
+// ANCHOR_END: killed_worker
+
+#[test]
+fn a_worker_started_as_root_drops_to_the_configured_user() {
+    if !is_root() {
+        eprintln!("skipping: the privilege drop needs the tests to run as root (CI does)");
+        return;
+    }
+    let server = STAGE.start_with(&["--workers", "1", "--user", "nobody", "--group", "nogroup"]);
+    let worker = children(server.pid())[0];
+    // Real, effective, saved and file-system ids: all four, or the drop could be undone.
+    assert_eq!(status_field(worker, "Uid"), ["65534"; 4]);
+    assert_eq!(status_field(worker, "Gid"), ["65534"; 4]);
+    // Root's supplementary groups are gone too (setgroups).
+    assert_eq!(status_field(worker, "Groups"), ["65534"]);
+    // The master keeps root (it may need it to bind on a reload).
+    assert_eq!(status_field(server.pid(), "Uid"), ["0"; 4]);
+    assert_eq!(server.get("/notes.txt").status, 200);
+}
+
+#[test]
+fn a_chrooted_worker_cannot_reach_outside_its_root() {
+    if !is_root() {
+        eprintln!("skipping: chroot needs the tests to run as root (CI does)");
+        return;
+    }
+    let server = STAGE.start_with(&["--workers", "1", "--user", "nobody", "--chroot"]);
+    let worker = children(server.pid())[0];
+    let jail = fs::read_link(format!("/proc/{worker}/root")).expect("root link");
+    assert_eq!(jail, fixture().root.canonicalize().expect("canonical root"));
+    // Inside, "/" is the served folder: files are served as before.
+    assert_eq!(server.get("/notes.txt").status, 200);
+    // The folder beside the root does not exist for the worker; nor does a symlink's target.
+    for path in [
+        "/../outside/secret.txt",
+        "/%2e%2e/outside/secret.txt",
+        "/link-out.txt",
+    ] {
+        let response = server.get(path);
+        assert_eq!(response.status, 404, "{path}");
+        assert!(!response.text().contains("hunter"), "{path}");
+    }
+}
+
+#[test]
+fn chroot_without_root_is_refused_at_start() {
+    if is_root() {
+        // As root it is allowed; the refusal is for everyone else (see config.rs).
+        return;
+    }
+    let out = Command::new(binary("stage09"))
+        .args(["0", "--chroot"])
+        .arg(&fixture().root)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chroot = true needs starting as root"));
+}

@@ -11,17 +11,19 @@
 //! | 3, 4, ... | the listening sockets, in the config's order, then the metrics listener |
 //!
 //! It then locks itself in (chroot, user, group: `privileges.rs`), builds one event loop per
-//! listener (N per listener in `threads` mode), each on its own thread, says `ready`, and
-//! waits for SIGTERM: then every loop stops accepting, finishes what is in flight (up to the
-//! grace period) and the process exits. The master's death sends SIGTERM too
-//! (`PR_SET_PDEATHSIG`), so no worker outlives it.
+//! listener (N per listener in `threads` mode), says `ready`, and serves until SIGTERM: then
+//! every loop stops accepting, finishes what is in flight (up to the grace period) and the
+//! process exits. The usual worker has one listener and so one loop, which runs on the main
+//! thread and owns the signals itself, as stage06's loop does: one thread per worker. With
+//! several loops, each gets a thread and the main thread waits for the signal that stops
+//! them. The master's death sends SIGTERM too (`PR_SET_PDEATHSIG`), so no worker outlives it.
 
 use crate::config::{Config, Loaded};
 use crate::logs::Pipe;
 use crate::service::{self, Stage09, ToMaster};
 use common::{AccessLog, Site, TimeoutArgs};
 use eventloop::http1::Env;
-use eventloop::{Handle, Plain, Tls, Transport, Verifiers};
+use eventloop::{EventLoop, Handle, Plain, Tls, Transport, Verifiers};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -61,8 +63,7 @@ pub fn run() -> Result<(), String> {
         .read_to_string(&mut text)
         .map_err(|e| format!("reading the plan: {e}"))?;
     let plan: Plan = toml::from_str(&text).map_err(|e| format!("a bad plan: {e}"))?;
-    // Signals first: a SIGTERM from now on is a graceful stop, never the default death.
-    let signals = signals()?;
+    ignore_the_masters_signals()?;
     let config = &plan.config;
     let count = config.listeners.len();
     let listeners: Vec<TcpListener> = (0..count)
@@ -82,8 +83,8 @@ pub fn run() -> Result<(), String> {
     // SAFETY: descriptor 1 is the log pipe (above); this is its only owner from now on.
     let pipe = Arc::new(Pipe::new(unsafe { File::from_raw_fd(1) }));
 
-    let (handles_in, handles) = mpsc::channel();
-    let mut threads = Vec::new();
+    // One loop per listener, or N per listener in threads mode.
+    let mut jobs = Vec::new();
     for (index, listener) in config.listeners.iter().enumerate() {
         let tls = match &listener.tls {
             None => None,
@@ -97,33 +98,49 @@ pub fn run() -> Result<(), String> {
             let socket = listeners[index]
                 .try_clone()
                 .map_err(|e| format!("dup listener: {e}"))?;
-            let parts = Parts {
-                site: site.clone(),
-                pipe: pipe.clone(),
-                plan: plan.clone(),
-            };
-            let ready = handles_in.clone();
-            threads.push(match tls.clone() {
-                None => start::<Plain>(socket, (), parts, ready),
-                Some(tls) => start::<Tls>(socket, tls, parts, ready),
-            });
+            jobs.push((socket, tls.clone()));
         }
     }
-    drop(handles_in);
     drop(listeners);
+    let parts = Parts { site, pipe, plan };
+    if jobs.len() == 1 {
+        // ANCHOR: one_loop
+        // The usual worker: one listener, one loop, on this thread, owning SIGTERM itself
+        // (the first drains, a second ends the process), as stage06 does. One thread.
+        let (socket, tls) = jobs.remove(0);
+        return match tls {
+            None => serve_here::<Plain>(socket, (), &parts, control),
+            Some(tls) => serve_here::<Tls>(socket, tls, &parts, control),
+        };
+        // ANCHOR_END: one_loop
+    }
+    // Several loops: each on a thread of its own; this thread waits for the signal that
+    // stops them all. The last loop to finish ends the process.
+    let stop = stop_pipe()?;
+    let (handles_in, handles) = mpsc::channel();
+    let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(jobs.len()));
+    for (socket, tls) in jobs {
+        let (ready, remaining) = (handles_in.clone(), remaining.clone());
+        let parts = Parts {
+            site: parts.site.clone(),
+            pipe: parts.pipe.clone(),
+            plan: parts.plan.clone(),
+        };
+        match tls {
+            None => spawn::<Plain>(socket, (), parts, ready, remaining),
+            Some(tls) => spawn::<Tls>(socket, tls, parts, ready, remaining),
+        };
+    }
+    drop(handles_in);
     // Every loop has its listener registered (or failed): only then are we ready.
-    let mut stops: Vec<Handle<common::auth::Verified>> = Vec::new();
+    let mut loops: Vec<Handle<common::auth::Verified>> = Vec::new();
     for handle in handles.iter() {
-        stops.push(handle?);
+        loops.push(handle?);
     }
     control
         .write_all(b"ready\n")
         .map_err(|e| format!("telling the master: {e}"))?;
-    stop_on_signal(signals, stops);
-    for thread in threads {
-        let _ = thread.join();
-    }
-    Ok(())
+    stop_on_signal(stop, loops)
 }
 
 /// The site of the config: the same features as stage06 (ranges, auth, fallback).
@@ -150,117 +167,151 @@ struct Parts {
 }
 
 // ANCHOR: loop
-/// One event loop on its own thread, serving `listener` over transport `T`. Its handle comes
-/// back through `ready` once it listens (the loop itself is built on its thread: a loop holds
-/// sessions that never leave the thread they were made on).
-fn start<T: Transport>(
+/// One event loop serving `listener` over transport `T`: stage06's wiring, with the access
+/// log going to the master, and the config's limits and timeouts.
+fn build<T: Transport>(
+    listener: TcpListener,
+    transport: T::Config,
+    parts: &Parts,
+    signals: bool,
+) -> Result<EventLoop<T, Stage09>, String> {
+    let config = &parts.plan.config;
+    let t = &config.timeouts;
+    let timeouts = TimeoutArgs {
+        idle_timeout: *t.idle.get_ref(),
+        header_timeout: *t.header.get_ref(),
+    };
+    let log = match config.access_log {
+        Some(_) => AccessLog::Sink(Box::new(ToMaster(parts.pipe.clone()))),
+        None => AccessLog::Off,
+    };
+    let mut http = Env::new(parts.site.clone(), log, &timeouts, "stage09");
+    http.send_timeout = Duration::from_secs(*t.send.get_ref());
+    let loop_config = eventloop::Config {
+        name: "stage09",
+        max_connections: usize::try_from(*config.max_connections.get_ref()).unwrap_or(usize::MAX),
+        grace: Duration::from_secs(*t.grace.get_ref()),
+        signals,
+    };
+    let mut server =
+        EventLoop::<T, Stage09>::new(loop_config, listener, transport, Stage09 { http })
+            .map_err(|e| format!("cannot start an event loop: {e}"))?;
+    if config.auth.as_ref().is_some_and(|a| a.htpasswd.is_some()) {
+        // bcrypt off the loop, as stage06: verdicts come back through the loop's mailbox.
+        let handle = server.handle();
+        let deliver = move |to, verified| {
+            let _ = handle.send_to(to, verified);
+        };
+        let verifiers =
+            Verifiers::start(2, 16, deliver).map_err(|e| format!("cannot start verifiers: {e}"))?;
+        server.service().http.verifiers = Some(verifiers);
+    }
+    Ok(server)
+}
+
+/// Runs a loop to its end. A panic is a bug: it ends the whole worker (exit code 101), so the
+/// master replaces it, rather than limping on with a loop fewer.
+fn run_to_end<T: Transport>(mut server: EventLoop<T, Stage09>) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.run())) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            eprintln!("stage09: event loop failed: {e}");
+            std::process::exit(1);
+        }
+        Err(_) => std::process::exit(101),
+    }
+}
+
+/// The one loop of a worker, on its main thread.
+fn serve_here<T: Transport>(
+    listener: TcpListener,
+    transport: T::Config,
+    parts: &Parts,
+    mut control: UnixStream,
+) -> Result<(), String> {
+    let server = build::<T>(listener, transport, parts, true)?;
+    control
+        .write_all(b"ready\n")
+        .map_err(|e| format!("telling the master: {e}"))?;
+    run_to_end(server);
+    Ok(())
+}
+
+/// One of several loops, on its own thread; its handle comes back through `ready` once it
+/// listens (a loop is built on the thread it runs on: its sessions never leave it).
+fn spawn<T: Transport>(
     listener: TcpListener,
     transport: T::Config,
     parts: Parts,
     ready: mpsc::Sender<Result<Handle<common::auth::Verified>, String>>,
-) -> std::thread::JoinHandle<()>
-where
+    remaining: Arc<std::sync::atomic::AtomicUsize>,
+) where
     T::Config: Send,
 {
     std::thread::spawn(move || {
-        let config = &parts.plan.config;
-        let t = &config.timeouts;
-        let timeouts = TimeoutArgs {
-            idle_timeout: *t.idle.get_ref(),
-            header_timeout: *t.header.get_ref(),
-        };
-        let log = match config.access_log {
-            Some(_) => AccessLog::Sink(Box::new(ToMaster(parts.pipe.clone()))),
-            None => AccessLog::Off,
-        };
-        let mut http = Env::new(parts.site, log, &timeouts, "stage09");
-        http.send_timeout = Duration::from_secs(*t.send.get_ref());
-        let needs_verifiers = config.auth.as_ref().is_some_and(|a| a.htpasswd.is_some());
-        let loop_config = eventloop::Config {
-            name: "stage09",
-            max_connections: usize::try_from(*config.max_connections.get_ref())
-                .unwrap_or(usize::MAX),
-            grace: Duration::from_secs(*t.grace.get_ref()),
-            // The worker's main thread owns the signals and stops every loop.
-            signals: false,
-        };
-        let built = eventloop::EventLoop::<T, Stage09>::new(
-            loop_config,
-            listener,
-            transport,
-            Stage09 { http },
-        );
-        let mut server = match built {
+        let server = match build::<T>(listener, transport, &parts, false) {
             Ok(server) => server,
             Err(e) => {
-                let _ = ready.send(Err(format!("cannot start an event loop: {e}")));
+                let _ = ready.send(Err(e));
                 return;
             }
         };
-        if needs_verifiers {
-            // bcrypt off the loop, as stage06: verdicts come back through the loop's mailbox.
-            let handle = server.handle();
-            let deliver = move |to, verified| {
-                let _ = handle.send_to(to, verified);
-            };
-            match Verifiers::start(2, 16, deliver) {
-                Ok(verifiers) => server.service().http.verifiers = Some(verifiers),
-                Err(e) => {
-                    let _ = ready.send(Err(format!("cannot start verifiers: {e}")));
-                    return;
-                }
-            }
-        }
         let _ = ready.send(Ok(server.handle()));
         drop(ready);
-        // A panic here is a bug: end the whole worker, so the master replaces it, rather than
-        // limp on with one listener fewer.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.run()));
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                eprintln!("stage09: event loop failed: {e}");
-                std::process::exit(1);
-            }
-            Err(_) => std::process::exit(101),
+        run_to_end(server);
+        if remaining.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
+            std::process::exit(0);
         }
-    })
+    });
 }
 // ANCHOR_END: loop
 
 // ANCHOR: stop
-/// SIGTERM and SIGINT write a byte to a socket pair (the self-pipe trick); this returns the
-/// read end. HUP and USR1 are the master's business: here they are caught and ignored, so a
-/// stray one does not kill the worker (their default action).
-fn signals() -> Result<UnixStream, String> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+/// HUP and USR1 are the master's business: a worker catches and ignores them, so a stray one
+/// does not kill it (their default action).
+fn ignore_the_masters_signals() -> Result<(), String> {
+    use signal_hook::consts::{SIGHUP, SIGUSR1};
+    for signal in [SIGHUP, SIGUSR1] {
+        let ignored = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        signal_hook::flag::register(signal, ignored).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// With several loops, SIGTERM and SIGINT write a byte to a socket pair (the self-pipe trick)
+/// that the main thread reads; this returns the read end.
+fn stop_pipe() -> Result<UnixStream, String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
     let (read_end, write_end) = UnixStream::pair().map_err(|e| e.to_string())?;
     for signal in [SIGINT, SIGTERM] {
         let write_end = write_end.try_clone().map_err(|e| e.to_string())?;
         signal_hook::low_level::pipe::register(signal, write_end).map_err(|e| e.to_string())?;
     }
-    for signal in [SIGHUP, SIGUSR1] {
-        let ignored = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        signal_hook::flag::register(signal, ignored).map_err(|e| e.to_string())?;
-    }
     Ok(read_end)
 }
 
-/// On the first signal, asks every loop to stop gracefully; a second ends the process at once.
-fn stop_on_signal(mut read_end: UnixStream, loops: Vec<Handle<common::auth::Verified>>) {
-    std::thread::spawn(move || {
-        let mut seen = 0;
-        let mut byte = [0u8; 1];
-        while let Ok(1) = read_end.read(&mut byte) {
-            seen += 1;
-            if seen == 1 {
-                for handle in &loops {
-                    handle.stop();
-                }
-            } else {
-                std::process::exit(130);
-            }
+/// On the first signal, asks every loop to stop gracefully; a second ends the process at
+/// once. (The process ends normally when its last loop finishes: see `spawn`.)
+fn stop_on_signal(
+    mut read_end: UnixStream,
+    loops: Vec<Handle<common::auth::Verified>>,
+) -> Result<(), String> {
+    let mut seen = 0;
+    let mut byte = [0u8; 1];
+    loop {
+        match read_end.read(&mut byte) {
+            Ok(1) => seen += 1,
+            Ok(_) => return Err("the signal pipe closed".into()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("the signal pipe: {e}")),
         }
-    });
+        if seen == 1 {
+            for handle in &loops {
+                handle.stop();
+            }
+        } else {
+            std::process::exit(130);
+        }
+    }
 }
 // ANCHOR_END: stop
