@@ -278,6 +278,25 @@ fn bad_port_is_refused() {
     );
 }
 
+// ---- Signals, sent as a person would (kill -TERM PID) ----
+
+const SIGHUP: i32 = 1;
+const SIGINT: i32 = 2;
+const SIGKILL: i32 = 9;
+const SIGUSR1: i32 = 10;
+const SIGTERM: i32 = 15;
+
+extern "C" {
+    /// glibc's kill(2) (the test package links no libc crate).
+    fn kill(pid: i32, signal: i32) -> i32;
+}
+
+fn signal(pid: u32, number: i32) {
+    // SAFETY: kill takes two integers and touches no memory of ours.
+    let sent = unsafe { kill(pid as i32, number) };
+    assert_eq!(sent, 0, "kill({pid}, {number})");
+}
+
 // ---- Processes: a master that never serves, N workers, replaced when they die ----
 
 /// The pids whose parent is `parent` (from /proc/PID/stat: the field after the name).
@@ -380,11 +399,7 @@ fn a_killed_worker_is_replaced_and_serving_within_a_second() {
     let before = children(server.pid());
     assert_eq!(before.len(), 1);
     let killed = std::time::Instant::now();
-    let status = Command::new("kill")
-        .args(["-KILL", &before[0].to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    signal(before[0], SIGKILL);
     // A client that connects while no worker runs waits in the backlog the master keeps open,
     // and is answered by the replacement.
     let response = server.get("/notes.txt");
@@ -464,4 +479,408 @@ fn chroot_without_root_is_refused_at_start() {
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("chroot = true needs starting as root"));
+}
+
+// ---- Started from a config file ----
+
+/// A stage09 started with `--config`, its config file beside its access log in `dir`.
+struct Run {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+    config: PathBuf,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Run {
+    /// Starts `stage09 --config` on `text` (in which `{dir}` is the scratch folder), and
+    /// waits for its startup line: every worker is then ready.
+    fn start(text: &str) -> Run {
+        let dir = scratch("run");
+        let config = dir.join("site.toml");
+        fs::write(&config, text.replace("{dir}", &dir.display().to_string())).expect("write");
+        let mut child = Command::new(binary("stage09"))
+            .arg("--config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn stage09");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("startup line");
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let mut pipe = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_str(&text);
+            }
+        });
+        let port = line
+            .rsplit(':')
+            .next()
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no startup line: {line:?}"));
+        Run {
+            child,
+            port,
+            dir,
+            config,
+            stderr,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Waits until stderr holds `needle` (the master says what it did), up to 10 s.
+    fn wait_for_stderr(&self, needle: &str) {
+        let start = Instant::now();
+        while !self.stderr().contains(needle) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no {needle:?} in: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn get(&self, path: &str) -> support::HttpResponse {
+        support::Client::connect(("127.0.0.1", self.port)).request(&format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ))
+    }
+
+    /// The exit status, waiting at most `limit`.
+    fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("access.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A config for `root` on an OS-chosen port, logging to `{dir}/access.log`.
+fn site_config(root: &Path, extra: &str) -> String {
+    format!(
+        "root = {:?}\nworkers = 2\n{extra}\n[access_log]\npath = \"{{dir}}/access.log\"\n[[listener]]\naddress = \"127.0.0.1\"\nport = 0\n",
+        root.display().to_string()
+    )
+}
+
+#[test]
+fn term_lets_a_download_in_flight_finish_then_exits() {
+    let mut run = Run::start(&site_config(&fixture().root, "[timeouts]\ngrace = 20"));
+    let mut client = TcpStream::connect(("127.0.0.1", run.port)).expect("connect");
+    client
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    client
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send");
+    // The response has begun: the request is in flight when the signal comes (10 MiB do
+    // not fit in the socket buffers, so the worker is still sending).
+    let mut whole = vec![0u8; 1];
+    client.read_exact(&mut whole).expect("first byte");
+    signal(run.pid(), SIGTERM);
+    run.wait_for_stderr("stopping: 2 worker(s) finish their requests");
+    client.read_to_end(&mut whole).expect("the rest");
+    let head_end = whole
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    let head = String::from_utf8_lossy(&whole[..head_end]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert_eq!(
+        &whole[head_end..],
+        &support::big_content()[..],
+        "the whole file"
+    );
+    let status = run
+        .wait_exit(Duration::from_secs(20))
+        .expect("exited within the grace");
+    assert_eq!(status.code(), Some(0), "{}", run.stderr());
+    assert!(
+        run.stderr().ends_with("stage09: stopped\n"),
+        "{}",
+        run.stderr()
+    );
+    // Nothing listens any more.
+    assert!(TcpStream::connect(("127.0.0.1", run.port)).is_err());
+}
+
+#[test]
+fn int_stops_the_same_way() {
+    let mut run = Run::start(&site_config(&fixture().root, ""));
+    assert_eq!(run.get("/notes.txt").status, 200);
+    let workers = children(run.pid());
+    signal(run.pid(), SIGINT);
+    let status = run.wait_exit(Duration::from_secs(10)).expect("exited");
+    assert_eq!(status.code(), Some(0), "{}", run.stderr());
+    for pid in workers {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "worker {pid} outlived the master"
+        );
+    }
+}
+
+#[test]
+fn a_bad_config_at_reload_keeps_the_old_one_serving() {
+    let run = Run::start(&site_config(&fixture().root, ""));
+    let workers = children(run.pid());
+    let good = fs::read_to_string(&run.config).expect("read");
+    fs::write(
+        &run.config,
+        good.replace("workers = 2", "workers = 2\nworkerz = 3"),
+    )
+    .expect("write");
+    signal(run.pid(), SIGHUP);
+    run.wait_for_stderr("reload refused");
+    let line = format!(
+        "stage09: reload refused, still serving the old configuration: {}:3:1: unknown field \"workerz\"",
+        run.config.display()
+    );
+    assert!(run.stderr().contains(&line), "{}", run.stderr());
+    // The same workers, still serving.
+    assert_eq!(children(run.pid()), workers);
+    assert_eq!(run.get("/notes.txt").status, 200);
+}
+
+#[test]
+fn a_good_reload_replaces_the_workers_with_the_new_config() {
+    let other = scratch("other-root");
+    fs::write(other.join("notes.txt"), "the new root\n").expect("write");
+    let run = Run::start(&site_config(&fixture().root, ""));
+    let old = children(run.pid());
+    assert_ne!(run.get("/notes.txt").body, b"the new root\n");
+    let text = fs::read_to_string(&run.config).expect("read");
+    let old_root = format!("{:?}", fixture().root.display().to_string());
+    let new_root = format!("{:?}", other.display().to_string());
+    fs::write(&run.config, text.replace(&old_root, &new_root)).expect("write");
+    signal(run.pid(), SIGHUP);
+    run.wait_for_stderr("generation 2 starting");
+    // The old generation drains and exits once the new one is ready.
+    let start = Instant::now();
+    while old.iter().any(|pid| children(run.pid()).contains(pid)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "old workers still there"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let new = children(run.pid());
+    assert_eq!(new.len(), 2);
+    // Same port (the same listening socket), new root.
+    assert_eq!(run.get("/notes.txt").body, b"the new root\n");
+}
+
+// ANCHOR: reload_under_load
+/// What one client loop saw.
+#[derive(Default, Debug)]
+struct Tally {
+    ok: u64,
+    /// A reused keep-alive connection closed before any byte of the answer: the request was
+    /// never taken (the server closed an idle connection just as it was sent), and an HTTP
+    /// client sends it again on a new connection (RFC 9112 section 9.3.1). Counted, not failed.
+    retried: u64,
+    failed: Vec<String>,
+}
+
+/// One request on `stream`: `Ok(Some(response))`, `Ok(None)` if the connection was closed
+/// before a single byte of the answer came, or the error.
+fn exchange(
+    stream: &mut TcpStream,
+    pending: &mut Vec<u8>,
+) -> std::io::Result<Option<support::HttpResponse>> {
+    let sent = stream.write_all(b"GET /notes.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut got = 0;
+    let result = sent.and_then(|()| {
+        support::read_response(pending, false, |buf| {
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk)?;
+            got += n;
+            buf.extend_from_slice(&chunk[..n]);
+            Ok(n)
+        })
+    });
+    match result {
+        Ok(response) => Ok(Some(response)),
+        Err(_) if got == 0 => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Requests until `stop`: on one keep-alive connection (`keep_alive`), or a new connection
+/// each time.
+fn client_loop(port: u16, keep_alive: bool, stop: Arc<std::sync::atomic::AtomicBool>) -> Tally {
+    let mut tally = Tally::default();
+    let mut connection: Option<(TcpStream, Vec<u8>, bool)> = None;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let (stream, pending, reused) = match connection.take() {
+            Some(open) => open,
+            None => match TcpStream::connect(("127.0.0.1", port)) {
+                Ok(stream) => {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(15)));
+                    (stream, Vec::new(), false)
+                }
+                Err(e) => {
+                    tally.failed.push(format!("connect: {e}"));
+                    continue;
+                }
+            },
+        };
+        let mut stream = stream;
+        let mut pending = pending;
+        match exchange(&mut stream, &mut pending) {
+            Ok(Some(response)) if response.status == 200 && response.body == b"plain notes\n" => {
+                tally.ok += 1;
+                let closing = response.header("Connection") == Some("close");
+                if keep_alive && !closing {
+                    connection = Some((stream, pending, true));
+                }
+            }
+            Ok(Some(response)) => tally.failed.push(format!("got {}", response.status_line)),
+            Ok(None) if reused => tally.retried += 1,
+            Ok(None) => tally
+                .failed
+                .push("a new connection closed unanswered".into()),
+            Err(e) => tally.failed.push(format!("{e}")),
+        }
+    }
+    tally
+}
+
+#[test]
+fn reloads_under_load_fail_no_request() {
+    let root = scratch("reload-root");
+    fs::write(root.join("notes.txt"), "plain notes\n").expect("write");
+    let run = Run::start(&site_config(&root, ""));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = [true, true, false, false]
+        .into_iter()
+        .map(|keep_alive| {
+            let (port, stop) = (run.port, stop.clone());
+            std::thread::spawn(move || client_loop(port, keep_alive, stop))
+        })
+        .collect();
+    for generation in 2..=6 {
+        let old = children(run.pid());
+        signal(run.pid(), SIGHUP);
+        run.wait_for_stderr(&format!("generation {generation} starting"));
+        let start = Instant::now();
+        while old.iter().any(|pid| children(run.pid()).contains(pid)) {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "old workers still there"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let tallies: Vec<Tally> = clients
+        .into_iter()
+        .map(|c| c.join().expect("client"))
+        .collect();
+    let failed: Vec<&String> = tallies.iter().flat_map(|t| &t.failed).collect();
+    let ok: u64 = tallies.iter().map(|t| t.ok).sum();
+    let retried: u64 = tallies.iter().map(|t| t.retried).sum();
+    eprintln!("five reloads under load: {ok} answered, {retried} idle keep-alive closes retried");
+    assert!(failed.is_empty(), "{} failed: {failed:?}", failed.len());
+    assert!(ok > 100, "only {ok} requests");
+    // Every answer was logged exactly once, whole, by the one writer (the last lines may
+    // still be on their way through the pipes).
+    let start = Instant::now();
+    while (run.log().lines().count() as u64) < ok && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let log = run.log();
+    assert_eq!(log.lines().count() as u64, ok);
+    assert!(
+        log.lines()
+            .all(|l| l.contains("\"GET /notes.txt HTTP/1.1\" 200 12")),
+        "{log}"
+    );
+}
+// ANCHOR_END: reload_under_load
+
+#[test]
+fn usr1_reopens_the_access_log_after_logrotate_renamed_it() {
+    let run = Run::start(&site_config(&fixture().root, ""));
+    for _ in 0..3 {
+        assert_eq!(run.get("/notes.txt").status, 200);
+    }
+    let log = run.dir.join("access.log");
+    let start = Instant::now();
+    while fs::read_to_string(&log).unwrap_or_default().lines().count() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(5), "three lines");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // What logrotate does: rename, then signal.
+    let rotated = run.dir.join("access.log.1");
+    fs::rename(&log, &rotated).expect("rename");
+    signal(run.pid(), SIGUSR1);
+    // Until the master has reopened, lines still go to the renamed file; then to the new one.
+    let mut sent = 3;
+    let start = Instant::now();
+    while !log.exists() || fs::read_to_string(&log).unwrap_or_default().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no new access.log"
+        );
+        assert_eq!(run.get("/notes.txt").status, 200);
+        sent += 1;
+    }
+    for _ in 0..3 {
+        assert_eq!(run.get("/notes.txt").status, 200);
+        sent += 1;
+    }
+    let count = || {
+        let old = fs::read_to_string(&rotated).unwrap_or_default();
+        let new = fs::read_to_string(&log).unwrap_or_default();
+        old.lines().count() + new.lines().count()
+    };
+    let start = Instant::now();
+    while count() < sent && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Every request in exactly one of the two files.
+    assert_eq!(count(), sent);
+    assert!(fs::read_to_string(&log).expect("new log").lines().count() >= 3);
 }

@@ -37,6 +37,8 @@ pub struct LogFile {
     keep: u64,
     /// Lines lost to failed writes (a full disk), for the metrics.
     pub dropped: u64,
+    /// Whether the current failing spell has been reported (once, not once per line).
+    warned: bool,
 }
 
 enum Output {
@@ -61,6 +63,7 @@ impl LogFile {
             rotate_size,
             keep,
             dropped: 0,
+            warned: false,
         })
     }
 
@@ -71,9 +74,22 @@ impl LogFile {
             Output::Stdout => io::stdout().lock().write_all(lines),
         };
         match result {
-            Ok(()) => self.size += lines.len() as u64,
-            // The disk is full (or the file went away): these lines are gone; count them.
-            Err(_) => self.dropped += count_lines(lines),
+            Ok(()) => {
+                self.size += lines.len() as u64;
+                self.warned = false;
+            }
+            // The disk is full (or the file went away): these lines are gone; count them,
+            // and say so once per spell of failures, not once per line.
+            Err(e) => {
+                self.dropped += count_lines(lines);
+                if !self.warned {
+                    self.warned = true;
+                    eprintln!(
+                        "stage09: cannot write the access log {}: {e}; serving goes on, lost lines are counted",
+                        self.name()
+                    );
+                }
+            }
         }
         if self.rotate_size > 0 && self.size >= self.rotate_size {
             if let Err(e) = self.rotate() {
@@ -101,6 +117,12 @@ impl LogFile {
         self.out = Output::File(append(path)?);
         self.size = 0;
         Ok(())
+    }
+
+    fn name(&self) -> String {
+        self.path
+            .as_ref()
+            .map_or("(stdout)".into(), |p| p.display().to_string())
     }
 
     /// USR1: the file may have been renamed away (logrotate); open the name again.

@@ -118,8 +118,9 @@ pub struct Master {
     restarts_due: Vec<(u64, Instant)>,
     /// Workers replaced after dying, since the master started (for the metrics).
     pub restarts: u64,
-    /// Torn lines of dead workers, dropped rather than written.
-    torn: u64,
+    /// Access log lines lost so far: torn lines of dead workers (dropped rather than written),
+    /// and lines the log files of earlier configurations could not write.
+    lost: u64,
     access: Option<LogFile>,
     signals: Signals,
     /// Set by the first TERM/INT: when the master gives up waiting for workers.
@@ -147,7 +148,7 @@ impl Master {
             generation: 0,
             restarts_due: Vec::new(),
             restarts: 0,
-            torn: 0,
+            lost: 0,
             access,
             signals: signals()?,
             stopping: None,
@@ -303,6 +304,7 @@ impl Master {
             self.turn();
             if let Some(deadline) = self.stopping {
                 if self.workers.is_empty() {
+                    self.report_dropped();
                     eprintln!("stage09: stopped");
                     return 0;
                 }
@@ -403,7 +405,7 @@ impl Master {
                     // The worker is gone: what is left is half a line.
                     worker.log = None;
                     if worker.lines.abandon() {
-                        self.torn += 1;
+                        self.lost += 1;
                     }
                     return;
                 }
@@ -600,6 +602,7 @@ impl Master {
         self.loaded = loaded;
         self.listeners = listeners;
         // Lines still in the old workers' pipes go to the new file: one log, no gap.
+        self.lost += self.access.as_ref().map_or(0, |a| a.dropped);
         self.access = access;
         // Old workers waiting to be restarted never will be: the new generation replaces them.
         self.restarts_due.clear();
@@ -633,6 +636,14 @@ impl Master {
         }
     }
     // ANCHOR_END: reload
+
+    /// Lines the access log lost (a full disk, or torn by a worker's death), said at the end.
+    fn report_dropped(&self) {
+        let dropped = self.access.as_ref().map_or(0, |a| a.dropped) + self.lost;
+        if dropped > 0 {
+            eprintln!("stage09: {dropped} access log line(s) were lost");
+        }
+    }
 
     /// USR1: open the log files by name again.
     fn reopen_logs(&mut self) {
