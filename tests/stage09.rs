@@ -884,3 +884,95 @@ fn usr1_reopens_the_access_log_after_logrotate_renamed_it() {
     assert_eq!(count(), sent);
     assert!(fs::read_to_string(&log).expect("new log").lines().count() >= 3);
 }
+
+// ---- The access log: one writer, rotation by size, a full disk ----
+
+// ANCHOR: rotation_under_load
+#[test]
+fn rotation_under_load_loses_and_tears_no_line() {
+    let root = scratch("rotate-root");
+    fs::write(root.join("notes.txt"), "plain notes\n").expect("write");
+    let text = site_config(&root, "").replace(
+        "[access_log]\npath = \"{dir}/access.log\"\n",
+        "[access_log]\npath = \"{dir}/access.log\"\nrotate_size = 8192\nkeep = 500\n",
+    );
+    let mut run = Run::start(&text);
+    // Lines longer than a pipe's atomic write (4 KiB) among short ones, from two workers.
+    let long_agent = "x".repeat(6000);
+    let clients: Vec<_> = (0..4)
+        .map(|i| {
+            let (port, agent) = (run.port, long_agent.clone());
+            std::thread::spawn(move || {
+                let mut client = support::Client::connect(("127.0.0.1", port));
+                for n in 0..150 {
+                    let agent = if n % 10 == 0 { agent.as_str() } else { "short" };
+                    let request =
+                        format!("GET /notes.txt?c={i}&n={n} HTTP/1.1\r\nHost: x\r\nUser-Agent: {agent}\r\n\r\n");
+                    assert_eq!(client.request(&request).status, 200);
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("client");
+    }
+    // TERM: the master writes what is left in the pipes before it exits.
+    signal(run.pid(), SIGTERM);
+    assert_eq!(run.wait_exit(Duration::from_secs(10)).and_then(|s| s.code()), Some(0));
+    let mut files: Vec<(u64, PathBuf)> = fs::read_dir(&run.dir)
+        .expect("list")
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let number = match name.strip_prefix("access.log") {
+                Some("") => 0,
+                Some(rest) => rest.strip_prefix('.')?.parse().ok()?,
+                None => return None,
+            };
+            Some((number, e.path()))
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() > 10, "it rotated: {} files", files.len());
+    // Numbered without a gap, each rotated file at least the rotation size.
+    for (i, (number, path)) in files.iter().enumerate() {
+        assert_eq!(*number, i as u64);
+        if *number > 0 {
+            assert!(fs::metadata(path).expect("size").len() >= 8192, "{}", path.display());
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (_, path) in &files {
+        for line in fs::read_to_string(path).expect("read").lines() {
+            // Whole: the head of a Combined line, our request, our agent, nothing else.
+            let (request, agent) = line
+                .strip_prefix("127.0.0.1 - - [")
+                .and_then(|l| l.split_once("] \"GET /notes.txt?"))
+                .and_then(|(_, l)| l.split_once(" HTTP/1.1\" 200 12 \"-\" \""))
+                .unwrap_or_else(|| panic!("a torn or foreign line: {line:.200}"));
+            assert!(agent == "short\"" || agent == format!("{long_agent}\""), "{line:.200}");
+            assert!(seen.insert(request.to_string()), "logged twice: {request}");
+        }
+    }
+    assert_eq!(seen.len(), 600, "every request logged once");
+}
+// ANCHOR_END: rotation_under_load
+
+#[test]
+fn a_full_disk_for_the_access_log_does_not_stop_serving() {
+    let text = site_config(&fixture().root, "")
+        .replace("path = \"{dir}/access.log\"", "path = \"/dev/full\"");
+    let mut run = Run::start(&text);
+    for _ in 0..5 {
+        assert_eq!(run.get("/notes.txt").status, 200);
+    }
+    run.wait_for_stderr(
+        "stage09: cannot write the access log /dev/full: No space left on device (os error 28); serving goes on, lost lines are counted",
+    );
+    signal(run.pid(), SIGTERM);
+    assert_eq!(run.wait_exit(Duration::from_secs(10)).and_then(|s| s.code()), Some(0));
+    let stderr = run.stderr();
+    assert!(stderr.contains("stage09: 5 access log line(s) were lost\n"), "{stderr}");
+    // Said once, not once per line.
+    assert_eq!(stderr.matches("cannot write the access log").count(), 1, "{stderr}");
+}
