@@ -29,6 +29,22 @@ const STAGE: Stage = Stage::new("stage09").skipping(&[
         "it caps the descriptors of the process it started, the master, which serves nothing; the workers share eventloop's 503 (stage06 proves it)",
     ),
     (
+        "one_thread_serves_five_hundred_connections",
+        "it counts the descriptors of the process it started, the master, which holds no connection (the workers run eventloop's loop, which stage06 proves this on)",
+    ),
+    (
+        "ten_thousand_idle_connections_and_still_serving",
+        "it counts the master's descriptors, as above",
+    ),
+    (
+        "a_stop_that_outlives_the_grace_period_exits_one",
+        "its readiness counts the master's descriptors, as above (the master's exit code 1 for a worker cut off by its grace is in master.rs)",
+    ),
+    (
+        "max_connections_pauses_accepting",
+        "--max-connections is per worker: with N workers, N times as many are accepted (nginx's worker_connections likewise)",
+    ),
+    (
         "three_hundred_clients_on_a_bounded_pool",
         "no pool and no --threads: the workers' event loops serve every client",
     ),
@@ -50,6 +66,9 @@ hostile_behaviours!(crate::STAGE);
 cli_behaviours!(crate::STAGE);
 keepalive_behaviours!(crate::STAGE);
 pipelining_behaviours!(crate::STAGE);
+resilience_behaviours!(crate::STAGE);
+pool_behaviours!(crate::STAGE);
+eventloop_behaviours!(crate::STAGE);
 
 /// A folder of its own for one test: configs, logs.
 fn scratch(name: &str) -> PathBuf {
@@ -487,6 +506,8 @@ fn chroot_without_root_is_refused_at_start() {
 struct Run {
     child: Child,
     port: u16,
+    /// The `[metrics]` listener's port, if the config has one.
+    metrics_port: Option<u16>,
     dir: PathBuf,
     config: PathBuf,
     stderr: Arc<Mutex<String>>,
@@ -510,6 +531,17 @@ impl Run {
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
         stdout.read_line(&mut line).expect("startup line");
+        // With [metrics], its URL is the next line: `stage09 metrics at http://ADDR/metrics`.
+        let mut metrics_port = None;
+        if text.contains("[metrics]") {
+            let mut url = String::new();
+            stdout.read_line(&mut url).expect("metrics line");
+            metrics_port = url
+                .trim_end()
+                .strip_suffix("/metrics")
+                .and_then(|u| u.rsplit(':').next())
+                .and_then(|p| p.parse().ok());
+        }
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = stderr.clone();
@@ -535,6 +567,7 @@ impl Run {
         Run {
             child,
             port,
+            metrics_port,
             dir,
             config,
             stderr,
@@ -918,7 +951,11 @@ fn rotation_under_load_loses_and_tears_no_line() {
     }
     // TERM: the master writes what is left in the pipes before it exits.
     signal(run.pid(), SIGTERM);
-    assert_eq!(run.wait_exit(Duration::from_secs(10)).and_then(|s| s.code()), Some(0));
+    assert_eq!(
+        run.wait_exit(Duration::from_secs(10))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
     let mut files: Vec<(u64, PathBuf)> = fs::read_dir(&run.dir)
         .expect("list")
         .flatten()
@@ -938,7 +975,11 @@ fn rotation_under_load_loses_and_tears_no_line() {
     for (i, (number, path)) in files.iter().enumerate() {
         assert_eq!(*number, i as u64);
         if *number > 0 {
-            assert!(fs::metadata(path).expect("size").len() >= 8192, "{}", path.display());
+            assert!(
+                fs::metadata(path).expect("size").len() >= 8192,
+                "{}",
+                path.display()
+            );
         }
     }
     let mut seen = std::collections::HashSet::new();
@@ -950,7 +991,10 @@ fn rotation_under_load_loses_and_tears_no_line() {
                 .and_then(|l| l.split_once("] \"GET /notes.txt?"))
                 .and_then(|(_, l)| l.split_once(" HTTP/1.1\" 200 12 \"-\" \""))
                 .unwrap_or_else(|| panic!("a torn or foreign line: {line:.200}"));
-            assert!(agent == "short\"" || agent == format!("{long_agent}\""), "{line:.200}");
+            assert!(
+                agent == "short\"" || agent == format!("{long_agent}\""),
+                "{line:.200}"
+            );
             assert!(seen.insert(request.to_string()), "logged twice: {request}");
         }
     }
@@ -970,9 +1014,162 @@ fn a_full_disk_for_the_access_log_does_not_stop_serving() {
         "stage09: cannot write the access log /dev/full: No space left on device (os error 28); serving goes on, lost lines are counted",
     );
     signal(run.pid(), SIGTERM);
-    assert_eq!(run.wait_exit(Duration::from_secs(10)).and_then(|s| s.code()), Some(0));
+    assert_eq!(
+        run.wait_exit(Duration::from_secs(10))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
     let stderr = run.stderr();
-    assert!(stderr.contains("stage09: 5 access log line(s) were lost\n"), "{stderr}");
+    assert!(
+        stderr.contains("stage09: 5 access log line(s) were lost\n"),
+        "{stderr}"
+    );
     // Said once, not once per line.
-    assert_eq!(stderr.matches("cannot write the access log").count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("cannot write the access log").count(),
+        1,
+        "{stderr}"
+    );
 }
+
+// ---- Operations: /healthz, /metrics ----
+
+#[test]
+fn healthz_says_ok_while_serving() {
+    let server = STAGE.start_with(&["--workers", "1"]);
+    let response = server.request("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, b"ok\n");
+    assert_eq!(response.header("Cache-Control"), Some("no-store"));
+    let head = server.request("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(
+        (head.status, head.header("Content-Length")),
+        (200, Some("3"))
+    );
+    // Not a page of the site: a POST goes to the site, which allows only GET and HEAD.
+    let post = server.request("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(post.status, 405);
+}
+
+#[test]
+fn healthz_says_draining_on_a_connection_open_during_the_stop() {
+    let mut run = Run::start(&site_config(&fixture().root, "[timeouts]\ngrace = 20"));
+    // A keep-alive connection busy with a download when the stop begins stays open, and the
+    // probe pipelined behind it is answered by a draining worker.
+    let mut client = TcpStream::connect(("127.0.0.1", run.port)).expect("connect");
+    client
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    client
+        .write_all(
+            b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .expect("send");
+    let mut whole = vec![0u8; 1];
+    client.read_exact(&mut whole).expect("first byte");
+    signal(run.pid(), SIGTERM);
+    run.wait_for_stderr("stopping: 2 worker(s)");
+    client.read_to_end(&mut whole).expect("the rest");
+    let text = String::from_utf8_lossy(&whole[whole.len() - 300..]).into_owned();
+    assert!(
+        text.contains("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("\r\n\r\ndraining\n"), "{text}");
+    assert_eq!(
+        run.wait_exit(Duration::from_secs(20))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
+}
+
+/// The value of one metric line (`name{labels} value`), by its exact name and labels.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+}
+
+// ANCHOR: metrics_test
+#[test]
+fn metrics_add_up_every_worker_and_count_restarts_and_lost_lines() {
+    let text = site_config(
+        &fixture().root,
+        "[metrics]\naddress = \"127.0.0.1\"\nport = 0",
+    )
+    .replace("path = \"{dir}/access.log\"", "path = \"/dev/full\"");
+    let run = Run::start(&text);
+    let metrics_port = run.metrics_port.expect("the metrics URL on stdout");
+    let scrape = || {
+        support::Client::connect(("127.0.0.1", metrics_port))
+            .request("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    };
+    // Six clients at once, so that both workers serve some.
+    let mut clients: Vec<_> = (0..6)
+        .map(|_| support::Client::connect(("127.0.0.1", run.port)))
+        .collect();
+    for client in &mut clients {
+        assert_eq!(
+            client
+                .request("GET /notes.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+                .status,
+            200
+        );
+    }
+    assert_eq!(run.get("/nope").status, 404);
+    // A worker killed: replaced, and counted.
+    let workers = children(run.pid());
+    signal(workers[0], SIGKILL);
+    run.wait_for_stderr("starting another");
+    let start = Instant::now();
+    let page = loop {
+        let page = scrape();
+        let text = page.text();
+        if metric(&text, "stage09_worker_restarts_total") == Some(1.0)
+            && metric(&text, "stage09_log_lines_dropped_total") >= Some(7.0)
+        {
+            break page;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "{text}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("Content-Type"),
+        Some("text/plain; version=0.0.4")
+    );
+    let text = page.text();
+    assert_eq!(
+        metric(
+            &text,
+            "stage09_requests_total{code=\"404\",protocol=\"HTTP/1.1\"}"
+        ),
+        Some(1.0)
+    );
+    // Six file requests, and the scrapes so far (each is a request too).
+    let ok = metric(
+        &text,
+        "stage09_requests_total{code=\"200\",protocol=\"HTTP/1.1\"}",
+    )
+    .expect("200s");
+    assert!(ok >= 7.0, "{text}");
+    let notes = fs::read(fixture().root.join("notes.txt"))
+        .expect("notes")
+        .len() as f64;
+    assert!(metric(&text, "stage09_response_body_bytes_total").expect("bytes") >= 6.0 * notes);
+    // The six clients are still connected: the killed worker's share closed with it.
+    let open = metric(&text, "stage09_open_connections").expect("gauge");
+    assert!((1.0..=7.0).contains(&open), "{open}");
+    // The histogram counts every response once: its +Inf bucket and count agree.
+    let count = metric(&text, "stage09_response_seconds_count").expect("count");
+    assert_eq!(
+        metric(&text, "stage09_response_seconds_bucket{le=\"+Inf\"}"),
+        Some(count)
+    );
+    assert!(count >= ok + 1.0, "{text}");
+    // Only /metrics and /healthz on the metrics port.
+    let other = support::Client::connect(("127.0.0.1", metrics_port))
+        .request("GET /notes.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(other.status, 404);
+}
+// ANCHOR_END: metrics_test

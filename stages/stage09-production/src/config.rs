@@ -338,12 +338,6 @@ impl Config {
                 ));
             }
         }
-        if let Some(metrics) = &self.metrics {
-            return Err(Mistake::at(
-                &metrics.port,
-                "[metrics] is not in this build yet",
-            ));
-        }
         if let Some(fallback) = &self.fallback {
             if !fallback.get_ref().starts_with('/') {
                 return Err(Mistake::at(

@@ -21,7 +21,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 // ANCHOR: writer
@@ -213,29 +212,23 @@ impl WholeLines<'_> {
 /// atomic size (4 KiB), and the pipe is this worker's alone.
 pub struct Pipe {
     out: Mutex<File>,
-    /// Lines that could not be written (the master is gone).
-    pub dropped: AtomicU64,
 }
 
 impl Pipe {
     pub fn new(out: File) -> Pipe {
         Pipe {
             out: Mutex::new(out),
-            dropped: AtomicU64::new(0),
         }
     }
 
-    /// Writes `line` and its newline in one call.
-    pub fn write_line(&self, line: &str) {
+    /// Writes `line` and its newline in one call; false if it could not (the master is gone).
+    pub fn write_line(&self, line: &str) -> bool {
         let mut bytes = Vec::with_capacity(line.len() + 1);
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
-        let written = match self.out.lock() {
+        match self.out.lock() {
             Ok(mut out) => out.write_all(&bytes).is_ok(),
             Err(_) => false,
-        };
-        if !written {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

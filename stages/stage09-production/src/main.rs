@@ -24,6 +24,7 @@
 mod config;
 mod logs;
 mod master;
+mod metrics;
 mod privileges;
 mod service;
 mod tls;
@@ -207,6 +208,11 @@ fn main() {
             "{}",
             master::startup_line(&config, addr, listener.tls.is_some())
         );
+    }
+    if config.metrics.is_some() {
+        if let Some(addr) = master.bound().last() {
+            println!("stage09 metrics at http://{addr}/metrics");
+        }
     }
     let pids: Vec<String> = master.pids().iter().map(u32::to_string).collect();
     eprintln!(

@@ -26,7 +26,8 @@
 
 use crate::config::{self, Config, Loaded, Source};
 use crate::logs::{Lines, LogFile};
-use crate::worker::{Plan, FIRST_LISTENER};
+use crate::metrics::Shared;
+use crate::worker::{Plan, FIRST_LISTENER, METRICS_FD};
 use rustix::event::{PollFd, PollFlags};
 use rustix::process::{Pid, Signal};
 use std::io::{self, Read, Write};
@@ -116,15 +117,21 @@ pub struct Master {
     generation: u64,
     /// Worker numbers to start again, and when.
     restarts_due: Vec<(u64, Instant)>,
-    /// Workers replaced after dying, since the master started (for the metrics).
-    pub restarts: u64,
+    /// Workers replaced after dying, since the master started.
+    restarts: u64,
     /// Access log lines lost so far: torn lines of dead workers (dropped rather than written),
     /// and lines the log files of earlier configurations could not write.
     lost: u64,
     access: Option<LogFile>,
+    /// The counters every process shares, and their memfd (at `HIGH_FD` up, for `spawn`).
+    shared: Shared,
+    shared_fd: OwnedFd,
     signals: Signals,
     /// Set by the first TERM/INT: when the master gives up waiting for workers.
     stopping: Option<Instant>,
+    /// A worker that was stopping exited other than cleanly (its grace ran out): the stop
+    /// was not clean either, and the master's exit code says so.
+    unclean: bool,
     stops_seen: usize,
     reloads_seen: usize,
     reopens_seen: usize,
@@ -139,6 +146,9 @@ impl Master {
         let access = open_access_log(&config)?;
         open_error_log(&config)?;
         let exe = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
+        let shared = Shared::create().map_err(|e| format!("cannot make the counters: {e}"))?;
+        let shared_fd =
+            rustix::io::fcntl_dupfd_cloexec(shared.fd(), HIGH_FD).map_err(|e| e.to_string())?;
         Ok(Master {
             origin,
             config,
@@ -150,8 +160,11 @@ impl Master {
             restarts: 0,
             lost: 0,
             access,
+            shared,
+            shared_fd,
             signals: signals()?,
             stopping: None,
+            unclean: false,
             stops_seen: 0,
             reloads_seen: 0,
             reopens_seen: 0,
@@ -159,7 +172,8 @@ impl Master {
         })
     }
 
-    /// The addresses actually bound (port 0 resolved), in the config's order.
+    /// The addresses actually bound (port 0 resolved), in the config's order (the metrics
+    /// listener last).
     pub fn bound(&self) -> Vec<SocketAddr> {
         let local = |b: &Bound| b.socket.local_addr().unwrap_or(b.asked);
         self.listeners.iter().map(local).collect()
@@ -219,6 +233,7 @@ impl Master {
             .iter()
             .map(|b| b.socket.as_raw_fd())
             .collect();
+        let counters = self.shared_fd.as_raw_fd();
         let master = std::process::id();
         let mut command = Command::new(&self.exe);
         command
@@ -230,6 +245,9 @@ impl Master {
         // setpgid. No allocation, no lock.
         unsafe {
             command.pre_exec(move || {
+                if libc::dup2(counters, METRICS_FD) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
                 for (i, &fd) in fds.iter().enumerate() {
                     // dup2 leaves the copy without FD_CLOEXEC: it survives the exec. (The
                     // originals are at HIGH_FD and up, above every target.)
@@ -305,6 +323,12 @@ impl Master {
             if let Some(deadline) = self.stopping {
                 if self.workers.is_empty() {
                     self.report_dropped();
+                    if self.unclean {
+                        eprintln!(
+                            "stage09: stopped, cutting off requests that outlived the grace period"
+                        );
+                        return 1;
+                    }
                     eprintln!("stage09: stopped");
                     return 0;
                 }
@@ -328,6 +352,8 @@ impl Master {
         self.reap();
         self.restart_due();
         self.finish_reload();
+        let lost = self.lost + self.access.as_ref().map_or(0, |a| a.dropped);
+        self.shared.set_lines_lost(lost);
     }
     // ANCHOR_END: run
 
@@ -527,8 +553,10 @@ impl Master {
             self.read_log(i);
             self.read_errors(i);
             let worker = self.workers.swap_remove(i);
-            let expected = worker.state == State::Draining;
-            if expected {
+            if worker.state == State::Draining {
+                if self.stopping.is_some() && !status.success() {
+                    self.unclean = true;
+                }
                 continue;
             }
             let pid = worker.child.id();
@@ -560,6 +588,7 @@ impl Master {
             match self.spawn(index) {
                 Ok(worker) => {
                     self.restarts += 1;
+                    self.shared.add_restart();
                     self.workers.push(worker);
                 }
                 Err(e) => {
@@ -685,8 +714,10 @@ fn drain_wake(wake: &mut UnixStream) {
 /// the socket it had at the same place in the list.
 fn bind_all(config: &Config, old: &[Bound]) -> Result<Vec<Bound>, String> {
     let mut bound = Vec::new();
-    for (i, listener) in config.listeners.iter().enumerate() {
-        let asked = SocketAddr::new(*listener.address.get_ref(), *listener.port.get_ref());
+    let listeners = config.listeners.iter().map(|l| (&l.address, &l.port));
+    let metrics = config.metrics.iter().map(|m| (&m.address, &m.port));
+    for (i, (address, port)) in listeners.chain(metrics).enumerate() {
+        let asked = SocketAddr::new(*address.get_ref(), *port.get_ref());
         let reuse = old
             .iter()
             .enumerate()

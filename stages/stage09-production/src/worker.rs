@@ -8,7 +8,8 @@
 //! | 0 | a socket to the master: the [`Plan`] comes in (TOML, to EOF), `ready` goes back |
 //! | 1 | a pipe to the master: the access log, one line per write (`logs.rs`) |
 //! | 2 | a pipe to the master: errors, which the master copies to the error log |
-//! | 3, 4, ... | the listening sockets, in the config's order, then the metrics listener |
+//! | 3 | the shared counters, a memfd (`metrics.rs`) |
+//! | 4, 5, ... | the listening sockets, in the config's order, then the metrics listener |
 //!
 //! It then locks itself in (chroot, user, group: `privileges.rs`), builds one event loop per
 //! listener (N per listener in `threads` mode), says `ready`, and serves until SIGTERM: then
@@ -20,22 +21,25 @@
 
 use crate::config::{Config, Loaded};
 use crate::logs::Pipe;
+use crate::metrics::{Shared, Slot};
 use crate::service::{self, Stage09, ToMaster};
 use common::{AccessLog, Site, TimeoutArgs};
-use eventloop::http1::Env;
+use eventloop::http1::{Env, Pages};
 use eventloop::{EventLoop, Handle, Plain, Tls, Transport, Verifiers};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+/// The shared counters' memfd.
+pub const METRICS_FD: RawFd = 3;
 /// The first inherited listener's descriptor; the others follow.
-pub const FIRST_LISTENER: RawFd = 3;
+pub const FIRST_LISTENER: RawFd = 4;
 
 // ANCHOR: plan
 /// Everything a worker needs, from the master: the config it checked, what it loaded for it
@@ -64,10 +68,16 @@ pub fn run() -> Result<(), String> {
         .map_err(|e| format!("reading the plan: {e}"))?;
     let plan: Plan = toml::from_str(&text).map_err(|e| format!("a bad plan: {e}"))?;
     ignore_the_masters_signals()?;
+    // 10,000 connections need 10,000 descriptors; the usual soft limit is 1024.
+    let _ = common::setup::raise_fd_limit();
     let config = &plan.config;
-    let count = config.listeners.len();
+    let count = config.listeners.len() + usize::from(config.metrics.is_some());
+    // SAFETY: the master put the counters' memfd at 3, and nothing else owns it.
+    let shared = Shared::map(unsafe { OwnedFd::from_raw_fd(METRICS_FD) })
+        .map_err(|e| format!("mapping the counters: {e}"))?;
+    let shared = Arc::new(shared);
     let listeners: Vec<TcpListener> = (0..count)
-        // SAFETY: the master dup2'ed exactly `count` listeners to 3, 4, ... before exec.
+        // SAFETY: the master dup2'ed exactly `count` listeners to 4, 5, ... before exec.
         .map(|i| unsafe { TcpListener::from_raw_fd(FIRST_LISTENER + i as RawFd) })
         .collect();
 
@@ -98,19 +108,32 @@ pub fn run() -> Result<(), String> {
             let socket = listeners[index]
                 .try_clone()
                 .map_err(|e| format!("dup listener: {e}"))?;
-            jobs.push((socket, tls.clone()));
+            jobs.push((socket, tls.clone(), service::site_pages()));
         }
     }
+    if config.metrics.is_some() {
+        // One loop for the metrics listener, whatever the mode: scrapes are rare.
+        let socket = listeners[count - 1]
+            .try_clone()
+            .map_err(|e| format!("dup listener: {e}"))?;
+        jobs.push((socket, None, service::metrics_pages(shared.clone())));
+    }
     drop(listeners);
-    let parts = Parts { site, pipe, plan };
+    let slot = shared.slot(plan.index);
+    let parts = Parts {
+        site,
+        pipe,
+        plan,
+        slot,
+    };
     if jobs.len() == 1 {
         // ANCHOR: one_loop
         // The usual worker: one listener, one loop, on this thread, owning SIGTERM itself
         // (the first drains, a second ends the process), as stage06 does. One thread.
-        let (socket, tls) = jobs.remove(0);
+        let (socket, tls, pages) = jobs.remove(0);
         return match tls {
-            None => serve_here::<Plain>(socket, (), &parts, control),
-            Some(tls) => serve_here::<Tls>(socket, tls, &parts, control),
+            None => serve_here::<Plain>(socket, (), pages, &parts, control),
+            Some(tls) => serve_here::<Tls>(socket, tls, pages, &parts, control),
         };
         // ANCHOR_END: one_loop
     }
@@ -119,16 +142,17 @@ pub fn run() -> Result<(), String> {
     let stop = stop_pipe()?;
     let (handles_in, handles) = mpsc::channel();
     let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(jobs.len()));
-    for (socket, tls) in jobs {
+    for (socket, tls, pages) in jobs {
         let (ready, remaining) = (handles_in.clone(), remaining.clone());
         let parts = Parts {
             site: parts.site.clone(),
             pipe: parts.pipe.clone(),
             plan: parts.plan.clone(),
+            slot: parts.slot,
         };
         match tls {
-            None => spawn::<Plain>(socket, (), parts, ready, remaining),
-            Some(tls) => spawn::<Tls>(socket, tls, parts, ready, remaining),
+            None => spawn::<Plain>(socket, (), pages, parts, ready, remaining),
+            Some(tls) => spawn::<Tls>(socket, tls, pages, parts, ready, remaining),
         };
     }
     drop(handles_in);
@@ -164,6 +188,7 @@ struct Parts {
     site: Site,
     pipe: Arc<Pipe>,
     plan: Plan,
+    slot: &'static Slot,
 }
 
 // ANCHOR: loop
@@ -172,6 +197,7 @@ struct Parts {
 fn build<T: Transport>(
     listener: TcpListener,
     transport: T::Config,
+    pages: Pages,
     parts: &Parts,
     signals: bool,
 ) -> Result<EventLoop<T, Stage09>, String> {
@@ -181,21 +207,31 @@ fn build<T: Transport>(
         idle_timeout: *t.idle.get_ref(),
         header_timeout: *t.header.get_ref(),
     };
-    let log = match config.access_log {
-        Some(_) => AccessLog::Sink(Box::new(ToMaster(parts.pipe.clone()))),
-        None => AccessLog::Off,
-    };
+    // Always a sink, so that the metrics count every response; lines reach the master only
+    // when there is an access log.
+    let log = AccessLog::Sink(Box::new(ToMaster {
+        pipe: config.access_log.is_some().then(|| parts.pipe.clone()),
+        slot: parts.slot,
+    }));
     let mut http = Env::new(parts.site.clone(), log, &timeouts, "stage09");
     http.send_timeout = Duration::from_secs(*t.send.get_ref());
+    http.pages = Some(pages);
     let loop_config = eventloop::Config {
         name: "stage09",
         max_connections: usize::try_from(*config.max_connections.get_ref()).unwrap_or(usize::MAX),
         grace: Duration::from_secs(*t.grace.get_ref()),
         signals,
     };
-    let mut server =
-        EventLoop::<T, Stage09>::new(loop_config, listener, transport, Stage09 { http })
-            .map_err(|e| format!("cannot start an event loop: {e}"))?;
+    let mut server = EventLoop::<T, Stage09>::new(
+        loop_config,
+        listener,
+        transport,
+        Stage09 {
+            http,
+            slot: parts.slot,
+        },
+    )
+    .map_err(|e| format!("cannot start an event loop: {e}"))?;
     if config.auth.as_ref().is_some_and(|a| a.htpasswd.is_some()) {
         // bcrypt off the loop, as stage06: verdicts come back through the loop's mailbox.
         let handle = server.handle();
@@ -226,10 +262,11 @@ fn run_to_end<T: Transport>(mut server: EventLoop<T, Stage09>) {
 fn serve_here<T: Transport>(
     listener: TcpListener,
     transport: T::Config,
+    pages: Pages,
     parts: &Parts,
     mut control: UnixStream,
 ) -> Result<(), String> {
-    let server = build::<T>(listener, transport, parts, true)?;
+    let server = build::<T>(listener, transport, pages, parts, true)?;
     control
         .write_all(b"ready\n")
         .map_err(|e| format!("telling the master: {e}"))?;
@@ -242,6 +279,7 @@ fn serve_here<T: Transport>(
 fn spawn<T: Transport>(
     listener: TcpListener,
     transport: T::Config,
+    pages: Pages,
     parts: Parts,
     ready: mpsc::Sender<Result<Handle<common::auth::Verified>, String>>,
     remaining: Arc<std::sync::atomic::AtomicUsize>,
@@ -249,7 +287,7 @@ fn spawn<T: Transport>(
     T::Config: Send,
 {
     std::thread::spawn(move || {
-        let server = match build::<T>(listener, transport, &parts, false) {
+        let server = match build::<T>(listener, transport, pages, &parts, false) {
             Ok(server) => server,
             Err(e) => {
                 let _ = ready.send(Err(e));
