@@ -18,6 +18,7 @@ pub mod h2;
 pub mod log;
 pub mod mime;
 pub mod path;
+pub mod proxy;
 pub mod range;
 pub mod request;
 pub mod response;

@@ -4,7 +4,7 @@
 //! theirs. Everything the client sent is escaped before it is written: a `User-Agent` holding
 //! a quote or a newline must not be able to forge a second log line.
 
-use crate::request::Request;
+use crate::request::{Request, Version};
 use crate::status::Status;
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -36,6 +36,12 @@ impl LogEntry<'_> {
             .map_or_else(|| "-".to_string(), Request::request_line);
         let field = |value: Option<&str>| escape(value.unwrap_or("-"));
         PendingLine {
+            facts: LineFacts {
+                status: self.status,
+                version: self.request.map(|r| r.version),
+                time: self.time,
+                body_bytes: 0,
+            },
             before: format!(
                 "{} - {} [{}] \"{}\" {} ",
                 canonical_ip(self.peer),
@@ -58,14 +64,37 @@ impl LogEntry<'_> {
 /// or when the client leaves halfway: it writes the line then, so the log says what was sent
 /// (nginx's `$body_bytes_sent`), not what was promised.
 pub struct PendingLine {
+    facts: LineFacts,
     before: String,
     after: String,
 }
 
+/// What a line says, as values rather than text: for a [`crate::setup::LogSink`] that counts
+/// (stage09's metrics) as well as writes.
+#[derive(Clone, Copy, Debug)]
+pub struct LineFacts {
+    pub status: Status,
+    /// The request's version; `None` for a head that could not be parsed.
+    pub version: Option<Version>,
+    /// When the request was answered (the line's timestamp).
+    pub time: SystemTime,
+    pub body_bytes: u64,
+}
+
 impl PendingLine {
+    /// The line's facts, with the bytes sent once it is finished.
+    pub fn facts(&self, body_bytes: u64) -> LineFacts {
+        LineFacts {
+            body_bytes,
+            ..self.facts
+        }
+    }
+
     /// The whole line, with `body_bytes` (`-` for none, as Apache's `%b`).
     pub fn finish(self, body_bytes: u64) -> String {
-        let PendingLine { mut before, after } = self;
+        let PendingLine {
+            mut before, after, ..
+        } = self;
         match body_bytes {
             0 => before.push('-'),
             n => before.push_str(&n.to_string()),

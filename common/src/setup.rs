@@ -108,6 +108,14 @@ pub enum AccessLog {
     Off,
     Stdout,
     File(Mutex<LineWriter<File>>),
+    /// Lines go where the stage says (stage09: a pipe to its master, counted on the way).
+    Sink(Box<dyn LogSink>),
+}
+
+/// A stage's own destination for finished lines, with their facts (status, version, bytes).
+pub trait LogSink: Send + Sync {
+    /// One finished line, without its newline.
+    fn line(&self, line: &str, facts: &crate::log::LineFacts);
 }
 
 impl AccessLog {
@@ -171,13 +179,18 @@ impl AccessLog {
 
     /// Writes a line begun with [`AccessLog::begin`], now that `body_bytes` went out.
     pub fn end(&self, line: crate::log::PendingLine, body_bytes: u64) {
+        if let AccessLog::Sink(sink) = self {
+            let facts = line.facts(body_bytes);
+            return sink.line(&line.finish(body_bytes), &facts);
+        }
         self.write(&line.finish(body_bytes));
     }
 
     /// Writes one line. A failing log (disk full, closed stdout) must not stop the server.
     pub fn write(&self, line: &str) {
         let _ = match self {
-            AccessLog::Off => Ok(()),
+            // A sink takes finished lines with their facts, through `end`.
+            AccessLog::Off | AccessLog::Sink(_) => Ok(()),
             AccessLog::Stdout => writeln!(io::stdout().lock(), "{line}"),
             AccessLog::File(file) => match file.lock() {
                 Ok(mut file) => writeln!(file, "{line}"),

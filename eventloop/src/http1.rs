@@ -76,6 +76,10 @@ pub struct Env {
     /// Where bcrypt checks run: a pool whose verdicts come back as messages (see
     /// [`HttpService::verdict`]), or `None` to run them here, on the loop's thread.
     pub verifiers: Option<Verifiers>,
+    /// Pages the stage answers itself, before the cache and the site (stage09's `/healthz`
+    /// and `/metrics`): given the request and whether the loop is draining, `Some` answer or
+    /// `None` for the site. `None` here: every request goes to the site.
+    pub pages: Option<Pages>,
     pub now: Instant,
     pub wall: SystemTime,
     /// Shutting down: every response says `Connection: close`, and idle connections close.
@@ -97,6 +101,7 @@ impl Env {
             server,
             switches: Vec::new(),
             verifiers: None,
+            pages: None,
             now: Instant::now(),
             wall: SystemTime::now(),
             draining: false,
@@ -113,6 +118,9 @@ impl Env {
         self.switches.contains(to)
     }
 }
+
+/// See [`Env::pages`].
+pub type Pages = std::sync::Arc<dyn Fn(&Request, bool) -> Option<common::Response> + Send + Sync>;
 
 // ANCHOR: switch
 /// A sign that the connection is to speak another protocol from here on.
@@ -577,6 +585,13 @@ impl Http1 {
     /// Queues the response to one request: from the cache when it can, else from the site.
     /// Returns what the response said about the connection.
     fn respond(&mut self, request: &Request, out: &mut Vec<u8>, env: &mut Env) -> Persistence {
+        if let Some(response) = env
+            .pages
+            .as_ref()
+            .and_then(|pages| pages(request, env.draining))
+        {
+            return self.queue(request, response, None, out, env);
+        }
         let date = env.dates.get(env.wall);
         // The cache itself declines what it does not model (it checks the site): any request
         // when auth is on (a hit must never skip the 401), and Range / If-Range requests.

@@ -146,6 +146,7 @@ where
             server: "toy",
             switches,
             verifiers: None,
+            pages: None,
             now: turn.now,
             wall: turn.wall,
             draining: false,
