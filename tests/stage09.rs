@@ -41,6 +41,10 @@ const STAGE: Stage = Stage::new("stage09").skipping(&[
         "its readiness counts the master's descriptors, as above (the master's exit code 1 for a worker cut off by its grace is in master.rs)",
     ),
     (
+        "a_second_sigint_exits_at_once",
+        "its readiness counts the master's descriptors, as above (a second INT: the master kills the workers and exits 130, master.rs)",
+    ),
+    (
         "max_connections_pauses_accepting",
         "--max-connections is per worker: with N workers, N times as many are accepted (nginx's worker_connections likewise)",
     ),

@@ -127,6 +127,9 @@ pub struct Master {
     shared: Shared,
     shared_fd: OwnedFd,
     signals: Signals,
+    /// While the first generation starts: `Some(None)`, then `Some(Some(why))` if a worker
+    /// died before it was ready.
+    first_start: Option<Option<String>>,
     /// Set by the first TERM/INT: when the master gives up waiting for workers.
     stopping: Option<Instant>,
     /// A worker that was stopping exited other than cleanly (its grace ran out): the stop
@@ -163,6 +166,7 @@ impl Master {
             shared,
             shared_fd,
             signals: signals()?,
+            first_start: None,
             stopping: None,
             unclean: false,
             stops_seen: 0,
@@ -179,26 +183,25 @@ impl Master {
         self.listeners.iter().map(local).collect()
     }
 
-    /// Starts the first generation and waits until every worker is ready (or one fails).
+    /// Starts the first generation and waits until every worker is ready. A worker that dies
+    /// before it is ready fails the start: it would fail again (a root it cannot chroot into,
+    /// say), and a person is waiting for the startup line.
     pub fn start(&mut self) -> Result<(), String> {
         self.start_generation()
             .map_err(|e| format!("cannot start a worker: {e}"))?;
-        while self.workers.iter().any(|w| w.state == State::Starting) {
-            self.turn();
-            if let Some(dead) = self.first_dead_starter() {
+        self.first_start = Some(None);
+        loop {
+            // (A dead worker is reaped out of the list: check for it before the list.)
+            if let Some(Some(dead)) = &self.first_start {
                 return Err(format!("a worker failed to start ({dead}); see above"));
             }
-        }
-        Ok(())
-    }
-
-    fn first_dead_starter(&mut self) -> Option<String> {
-        for worker in &mut self.workers {
-            if let Ok(Some(status)) = worker.child.try_wait() {
-                return Some(describe(status));
+            if !self.workers.iter().any(|w| w.state == State::Starting) {
+                break;
             }
+            self.turn();
         }
-        None
+        self.first_start = None;
+        Ok(())
     }
 
     /// Workers per generation, and loops per listener in each.
@@ -560,6 +563,10 @@ impl Master {
                 continue;
             }
             let pid = worker.child.id();
+            if let Some(failed) = &mut self.first_start {
+                *failed = Some(describe(status));
+                continue;
+            }
             if worker.generation != self.generation || self.stopping.is_some() {
                 eprintln!("stage09: worker {pid} (old) exited: {}", describe(status));
                 continue;
