@@ -52,6 +52,11 @@ const LINGER_BYTES: usize = 256 * 1024;
 /// How long a request may wait for its password check before the connection is given up. The
 /// pool's bound keeps real waits far shorter; this only ensures no connection waits forever.
 const VERDICT_TIMEOUT: Duration = Duration::from_secs(60);
+/// At a graceful stop, a connection accepted this recently that has sent nothing yet is not
+/// idle: its client has only just connected, and its first request is most likely on the
+/// wire. Closing it would leave that request unanswered (lost, behind stage09's reload, where
+/// the next generation of workers would have answered it), so it gets this long to arrive.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 /// The first line of the HTTP/2 connection preface (RFC 9113 section 3.4), as HTTP/1.1 would
 /// parse it: a head of its own, ended by its blank line.
 const H2_PREFACE_HEAD: &[u8] = b"PRI * HTTP/2.0\r\n\r\n";
@@ -326,6 +331,17 @@ impl<T: Transport, S: HttpService<T>> Session<T, S> for Http1 {
             && self.verifying.is_none()
             && !io.wants_write()
             && !(io.is_handshaking() && io.sent() > 0)
+            && !self.just_connected()
+    }
+
+    /// A stop has begun and this connection is busy; the one kind that needs a new deadline is
+    /// a connection that has only just connected: it waits for its first request until
+    /// `FIRST_REQUEST_GRACE` after it was accepted, and closes then if nothing came.
+    fn stopping(&mut self, _io: &mut T, _service: &mut S, _turn: &mut Turn) -> Option<Step<T, S>> {
+        self.just_connected().then(|| Step::Wait {
+            interest: Interest::Read,
+            deadline: self.accepted + FIRST_REQUEST_GRACE,
+        })
     }
 
     fn closed(&mut self, service: &mut S) {
@@ -382,6 +398,15 @@ impl Http1 {
             verdict_due: now,
             id: ConnectionId::NONE,
         }
+    }
+
+    /// Accepted under `FIRST_REQUEST_GRACE` ago and nothing received yet: its first request
+    /// may be on the wire (see `is_idle`, `stopping`).
+    fn just_connected(&self) -> bool {
+        self.first
+            && self.input.is_empty()
+            && matches!(self.state, State::Reading(Reading::Head))
+            && self.accepted.elapsed() < FIRST_REQUEST_GRACE
     }
 
     /// Turns what a call led to into a [`Step`]; a switch asks the service for the session

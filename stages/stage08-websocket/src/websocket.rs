@@ -524,8 +524,17 @@ impl<T: Transport> Session<T, Web> for WebSocket {
         self.step(io, web, turn)
     }
 
+    /// Never idle: an open WebSocket has a goodbye to say (1001, in `stopping`), and in every
+    /// other phase something is in flight. A graceful stop must not close one silently, or
+    /// the client sees 1006 ("abnormal") instead of "going away".
     fn is_idle(&self, _io: &T) -> bool {
-        self.phase == Phase::Open && self.outbox.is_empty()
+        false
+    }
+
+    /// A graceful stop has begun: `step` sees `turn.draining` and sends the 1001 now, instead
+    /// of waiting for this connection's next read or timer (which may be a ping interval away).
+    fn stopping(&mut self, io: &mut T, web: &mut Web, turn: &mut Turn) -> Option<Step<T, Web>> {
+        Some(self.step(io, web, turn))
     }
 
     fn closed(&mut self, web: &mut Web) {
