@@ -468,7 +468,13 @@ impl Http1 {
             // Hand the memory back: an idle connection should hold no buffer.
             self.input = Vec::new();
         }
-        used > 0 || !out.is_empty() || self.file.is_some()
+        // A switch is progress too, though it uses no byte (the new session reads the head):
+        // without it, an `Upgrade` that waited in `input` (behind a response, or read during
+        // the TLS handshake) would leave the connection waiting to read, not to switch.
+        used > 0
+            || !out.is_empty()
+            || self.file.is_some()
+            || !matches!(self.state, State::Reading(_))
     }
 
     // ANCHOR: process

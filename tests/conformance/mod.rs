@@ -17,6 +17,7 @@ pub mod pool;
 pub mod resilience;
 pub mod threads;
 pub mod traversal;
+pub mod ws;
 
 /// Expands to `mod $group { #[test] fn behaviour() ... }` for the listed behaviours.
 #[macro_export]

@@ -8,6 +8,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod tls;
+pub mod ws;
 
 use std::collections::HashMap;
 use std::fs;

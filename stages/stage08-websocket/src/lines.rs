@@ -31,13 +31,15 @@ pub struct LineService {
     /// Which loop this is: a member is (loop, connection).
     pub place: usize,
     pub hub: HubSender<Member>,
+    /// The flood rule's rate (see `outbox::Bucket`).
+    pub rate: u32,
 }
 
 impl Service<Plain> for LineService {
     type Message = Delivery;
 
     fn open(&mut self, _peer: IpAddr, turn: &Turn) -> Box<dyn Session<Plain, LineService>> {
-        Box::new(LineChat::new(turn.now))
+        Box::new(LineChat::new(turn.now, self.rate))
     }
 }
 
@@ -69,7 +71,7 @@ pub struct LineChat {
 }
 
 impl LineChat {
-    fn new(now: Instant) -> LineChat {
+    fn new(now: Instant, rate: u32) -> LineChat {
         let mut outbox = Outbox::default();
         outbox.push(line("* welcome to the lobby; your name?"));
         LineChat {
@@ -77,7 +79,7 @@ impl LineChat {
             member: None,
             input: Vec::new(),
             outbox,
-            bucket: Bucket::new(now),
+            bucket: Bucket::new(now, rate),
             heard: now,
             peer_done: false,
             until: now,
@@ -136,11 +138,13 @@ impl LineChat {
                 "* a name is 1 to 24 letters, digits, '.', '_' or '-'; your name?",
             )),
             Stage::Joined if text.is_empty() => {}
-            Stage::Joined if !self.bucket.take(now) => self.leave(
-                service,
-                "* error: more than 10 lines a second: flooding",
-                now,
-            ),
+            Stage::Joined if !self.bucket.take(now) => {
+                let why = format!(
+                    "* error: more than {} lines a second: flooding",
+                    service.rate
+                );
+                self.leave(service, &why, now)
+            }
             Stage::Joined => {
                 let say = Command::Say {
                     member,
@@ -278,8 +282,7 @@ impl Session<Plain, LineService> for LineChat {
                 self.lines(service, turn.now);
             }
             Delivery::Refused(why) if self.stage == Stage::Joining => {
-                self.outbox
-                    .push(line(&format!("* that name is {why}; your name?")));
+                self.outbox.push(line(&format!("* {why}; your name?")));
                 self.stage = Stage::Naming;
                 self.lines(service, turn.now);
             }

@@ -81,6 +81,12 @@ struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=common::cli::MAX_SECS))]
     ping_interval: u64,
+
+    /// The flood rule: a chat member may send N messages a second, in bursts of 2N; one more
+    /// closes it (WebSocket: 1008; nc: an error line)
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    chat_rate: u32,
 }
 
 fn main() {
@@ -142,6 +148,7 @@ fn serve(args: &Args) -> Result<(), String> {
         let service = lines::LineService {
             place: handles.len(),
             hub: hub.clone(),
+            rate: args.chat_rate,
         };
         let config = config(args);
         let (handle, thread) = spawn_loop(move || EventLoop::new(config, listener, (), service))?;
@@ -241,6 +248,7 @@ fn web_service(args: &Args, place: usize, hub: HubSender<Member>) -> Result<web:
         settings: websocket::Settings {
             origins: args.origin.clone(),
             ping_interval: Duration::from_secs(args.ping_interval),
+            rate: args.chat_rate,
         },
     })
 }

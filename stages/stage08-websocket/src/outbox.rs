@@ -115,24 +115,22 @@ impl Outbox {
     }
 }
 
-/// The flood rule: a token bucket. A member may send [`BURST`] messages at once and
-/// [`RATE`] a second after that; one more is flooding, and the member is closed (1008 for a
-/// WebSocket, an error line for `nc`). Generous for a person typing or pasting a few lines;
-/// a script in a loop hits it within two seconds.
+/// The flood rule: a token bucket. A member may send `rate` messages a second (10 unless
+/// `--chat-rate` says otherwise), in bursts of up to twice that; one more is flooding, and
+/// the member is closed (1008 for a WebSocket, an error line for `nc`). Generous for a person
+/// typing or pasting a few lines; a script in a loop hits it within two seconds.
 pub struct Bucket {
     tokens: f64,
+    rate: f64,
     last: std::time::Instant,
 }
 
-/// Messages a second, sustained.
-pub const RATE: f64 = 10.0;
-/// Messages at once.
-pub const BURST: f64 = 20.0;
-
 impl Bucket {
-    pub fn new(now: std::time::Instant) -> Bucket {
+    pub fn new(now: std::time::Instant, rate: u32) -> Bucket {
+        let rate = f64::from(rate);
         Bucket {
-            tokens: BURST,
+            tokens: 2.0 * rate,
+            rate,
             last: now,
         }
     }
@@ -141,7 +139,7 @@ impl Bucket {
     pub fn take(&mut self, now: std::time::Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
-        self.tokens = (self.tokens + elapsed * RATE).min(BURST);
+        self.tokens = (self.tokens + elapsed * self.rate).min(2.0 * self.rate);
         if self.tokens < 1.0 {
             return false;
         }
@@ -192,7 +190,7 @@ mod tests {
     #[test]
     fn the_bucket_allows_a_burst_then_the_rate() {
         let t0 = Instant::now();
-        let mut bucket = Bucket::new(t0);
+        let mut bucket = Bucket::new(t0, 10);
         assert!((0..20).all(|_| bucket.take(t0)));
         assert!(!bucket.take(t0));
         // A tenth of a second buys one more message.

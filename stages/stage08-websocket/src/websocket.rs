@@ -13,7 +13,7 @@
 //! a reset can destroy the close frame before the client reads it).
 
 use crate::hub::{quote, valid_name, valid_room, Command, Delivery, Kind};
-use crate::outbox::{Bucket, Outbox, BURST, HIGH_WATER, RATE};
+use crate::outbox::{Bucket, Outbox, HIGH_WATER};
 use crate::web::Web;
 use crate::Member;
 use common::ws::frame::encode;
@@ -43,6 +43,8 @@ pub struct Settings {
     pub origins: Vec<String>,
     /// A member silent this long is pinged; silent as long again, it is dropped.
     pub ping_interval: Duration,
+    /// The flood rule: chat messages a second per member (bursts of twice as many).
+    pub rate: u32,
 }
 
 /// A text frame carrying `payload` (the hub's encoder: once per message, for everyone).
@@ -111,7 +113,7 @@ impl WebSocket {
             role: Role::Echo,
             outbox: Outbox::default(),
             member: None,
-            bucket: Bucket::new(now),
+            bucket: Bucket::new(now, 1),
             heard: now,
             pinged: false,
             last_progress: now,
@@ -288,9 +290,8 @@ impl WebSocket {
                         match said(&text) {
                             Err(why) => ws.send_text(&error_json(why)),
                             Ok(_) if !self.bucket.take(now) => {
-                                let why = format!(
-                                    "more than {RATE} messages a second (burst {BURST}): flooding"
-                                );
+                                let rate = web.settings.rate;
+                                let why = format!("more than {rate} messages a second: flooding");
                                 ws.close(CloseCode::POLICY, &why);
                             }
                             Ok(text) => {
@@ -459,7 +460,7 @@ impl<T: Transport> Session<T, Web> for WebSocket {
         self.last_progress = turn.now;
         // The rest of a handshake must come as a head's rest does, within the header timeout.
         self.until = turn.now + web.http.header_timeout;
-        self.bucket = Bucket::new(turn.now);
+        self.bucket = Bucket::new(turn.now, web.settings.rate);
         self.handshake(io, web, turn);
         self.step(io, web, turn)
     }
