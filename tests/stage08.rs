@@ -297,8 +297,10 @@ fn a_stalled_member_is_dropped_with_1008_while_the_others_get_everything() {
         .collect();
     let mut writer = sender.client.stream.tcp().try_clone().expect("clone");
     let sending = std::thread::spawn(move || writer.write_all(&frames));
-    // Both readers get every message, in order, and hear that the staller left.
-    let everything = move |member: &mut Ws| {
+    // Both readers get every message, in order, and hear that the staller left. The reader
+    // says when it has heard it: the staller's cue to read again.
+    let (dropped, cue) = std::sync::mpsc::channel();
+    let everything = move |member: &mut Ws, dropped: Option<std::sync::mpsc::Sender<()>>| {
         let (mut n, mut left) = (0, false);
         while n < count {
             let event = next(member);
@@ -311,23 +313,33 @@ fn a_stalled_member_is_dropped_with_1008_while_the_others_get_everything() {
                 Some("leave") => {
                     assert_eq!(event["name"], "staller");
                     left = true;
+                    if let Some(dropped) = &dropped {
+                        let _ = dropped.send(());
+                    }
                 }
                 _ => panic!("unexpected {event}"),
             }
         }
         if !left {
             assert_eq!(next(member), json!({"type": "leave", "name": "staller"}));
+            if let Some(dropped) = &dropped {
+                let _ = dropped.send(());
+            }
         }
     };
+    // Once dropped, the staller reads: the messages already on their way, then its close.
+    let stalled = std::thread::spawn(move || {
+        cue.recv().expect("the reader saw the staller leave");
+        staller.read_until_close()
+    });
     let reading = std::thread::spawn(move || {
-        everything(&mut reader);
+        everything(&mut reader, Some(dropped));
         reader
     });
-    everything(&mut sender);
+    everything(&mut sender, None);
     let _reader = reading.join().expect("reader");
     sending.join().expect("sender thread").expect("send");
-    // Now the staller reads: the messages that were already on their way, then its close.
-    let (frames, code) = staller.read_until_close();
+    let (frames, code) = stalled.join().expect("staller");
     assert_eq!(code, Some(1008));
     assert!(frames.len() < count, "it was dropped before the end");
 }

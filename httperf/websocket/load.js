@@ -6,6 +6,9 @@
 //     sender sends RATE messages a second for SECONDS; every member, sender included,
 //     receives each one. Each message carries its sequence number and the time it was sent,
 //     so every delivery's latency is known (one clock: this process's).
+//   node load.js stall BASE MEMBERS RATE SIZE SECONDS
+//     one room; one member stops reading, one sends RATE messages a second of SIZE
+//     characters: what the others receive, and how the server ends the stalled one.
 //   node load.js echo BASE CONNECTIONS SECONDS
 //     CONNECTIONS connections to /ws/echo, each sending a 32-byte message and waiting for its
 //     echo, again and again, for SECONDS.
@@ -112,6 +115,66 @@ async function fanout(rooms, members, rate, seconds) {
   return result;
 }
 
+// One room of MEMBERS; member 1 stops reading (its socket paused: the kernel buffers fill,
+// then the server's queue for it); member 0 sends RATE messages a second of SIZE characters.
+// Measured on the others: delivered / expected and latency. At the end the stalled member
+// reads again, to see how the server ended it (a close frame's code, or nothing yet).
+async function stall(members, rate, size, seconds) {
+  const urls = Array.from({ length: members }, (_, m) => `${base}/ws/chat/stall?name=m${m}`);
+  const sockets = await openAll(urls, members);
+  const stalled = sockets[1];
+  stalled._socket.pause();
+  let delivered = 0, errors = 0, setupAt = nowMs(), stalledClose = null;
+  const latencies = [];
+  sockets.forEach((ws, m) => {
+    ws.on('error', () => errors++);
+    if (m === 1) {
+      ws.on('close', (code) => { stalledClose = code; });
+      return;
+    }
+    ws.on('message', (data) => {
+      const at = nowMs();
+      const message = JSON.parse(data);
+      if (message.type !== 'message') { setupAt = at; return; }
+      delivered++;
+      latencies.push(at - Number(message.text.split(' ')[1]));
+    });
+  });
+  while (nowMs() - setupAt < 500) await new Promise((resolve) => setTimeout(resolve, 100));
+  console.log('measuring');
+  const started = nowMs();
+  const padding = 'x'.repeat(size);
+  let sent = 0, seq = 0;
+  const timer = setInterval(() => {
+    sockets[0].send(JSON.stringify({ text: `${seq++} ${nowMs()} ${padding}` }));
+    sent++;
+  }, 1000 / rate);
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  clearInterval(timer);
+  const sendTime = (nowMs() - started) / 1000;
+  let last = -1;
+  while (last !== delivered) {
+    last = delivered;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  console.log('done');
+  // The stalled member reads again: whatever the server left for it, then its end.
+  stalled._socket.resume();
+  const until = nowMs() + 2000;
+  while (stalledClose === null && nowMs() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  latencies.sort((a, b) => a - b);
+  const readers = members - 1;
+  for (const ws of sockets) ws.terminate();
+  return {
+    mode, members, rate, size, seconds: sendTime, sent, expected: sent * readers, delivered,
+    per_second: delivered / sendTime, p50_ms: percentile(latencies, 0.5),
+    p99_ms: percentile(latencies, 0.99), max_ms: latencies[latencies.length - 1] ?? null,
+    stalled_close: stalledClose, errors,
+  };
+}
+
 async function echo(connections, seconds) {
   const sockets = await openAll(Array.from({ length: connections }, () => `${base}/ws/echo`));
   const payload = 'x'.repeat(32);
@@ -136,7 +199,8 @@ async function echo(connections, seconds) {
 
 (async () => {
   const numbers = rest.map(Number);
-  const result = mode === 'fanout' ? await fanout(...numbers) : await echo(...numbers);
+  const modes = { fanout, echo, stall };
+  const result = await modes[mode](...numbers);
   console.log(JSON.stringify(result));
   process.exit(0);
 })().catch((error) => {

@@ -99,8 +99,11 @@ pub struct WebSocket {
     last_progress: Instant,
     /// The client has closed its side.
     peer_done: bool,
-    /// Closing or lingering ends at this time, whatever happens.
-    until: Instant,
+    /// The rest of the upgrade request must come by then (the header timeout).
+    handshake_due: Instant,
+    /// Once our last bytes are out: when we stop waiting for the client's (its close frame,
+    /// its FIN) and close.
+    until: Option<Instant>,
 }
 
 impl WebSocket {
@@ -118,7 +121,8 @@ impl WebSocket {
             pinged: false,
             last_progress: now,
             peer_done: false,
-            until: now,
+            handshake_due: now,
+            until: None,
         }
     }
 
@@ -236,7 +240,7 @@ impl WebSocket {
         );
         self.outbox.push(bytes.into());
         self.read = Vec::new();
-        self.closing(turn.now);
+        self.closing();
     }
 
     /// A chat member asks the hub for a seat, or is told (and closed) why it cannot have one.
@@ -316,7 +320,7 @@ impl WebSocket {
         }
         if !ws.can_send() && self.phase == Phase::Open {
             self.leave_hub(web);
-            self.closing(now);
+            self.closing();
         }
     }
     // ANCHOR_END: events
@@ -327,9 +331,9 @@ impl WebSocket {
         }
     }
 
-    fn closing(&mut self, now: Instant) {
+    fn closing(&mut self) {
         self.phase = Phase::Closing;
-        self.until = now + LINGER;
+        self.until = None;
     }
 
     /// Reads what the client sent, if we are reading now.
@@ -373,7 +377,7 @@ impl WebSocket {
             }
             self.events(web, turn.now);
             self.leave_hub(web);
-            self.closing(turn.now);
+            self.closing();
         }
         let before = io.sent();
         let written = self.outbox.write(io, &mut turn.output);
@@ -387,7 +391,7 @@ impl WebSocket {
         match self.phase {
             Phase::Handshake => Step::Wait {
                 interest: Interest::Read,
-                deadline: self.until,
+                deadline: self.handshake_due,
             },
             Phase::Open if self.peer_done => {
                 // A FIN without a close frame: nothing more will come, and nobody reads.
@@ -414,9 +418,11 @@ impl WebSocket {
                     deadline: ping,
                 }
             }
+            // Our last bytes go out as any bytes do: while the client takes some within the
+            // send timeout (a member dropped for being slow may still be reading, slowly).
             Phase::Closing if !written => Step::Wait {
                 interest: Interest::Write,
-                deadline: self.until,
+                deadline: self.last_progress + SEND_TIMEOUT,
             },
             // Our close is out and the client's has not come: wait for it (RFC 6455 section
             // 7.1.1: the server closes the TCP connection once both are sent).
@@ -427,9 +433,11 @@ impl WebSocket {
                         .as_ref()
                         .is_some_and(|ws| ws.state() == State::CloseSent) =>
             {
+                // The client has LINGER from the moment our close is out to answer it.
+                let due = *self.until.get_or_insert(turn.now + LINGER);
                 Step::Wait {
                     interest: Interest::Read,
-                    deadline: self.until,
+                    deadline: due,
                 }
             }
             Phase::Closing => {
@@ -438,15 +446,16 @@ impl WebSocket {
                     return Step::Close;
                 }
                 self.phase = Phase::Lingering;
+                let due = *self.until.get_or_insert(turn.now + LINGER);
                 Step::Wait {
                     interest: Interest::Read,
-                    deadline: self.until,
+                    deadline: due,
                 }
             }
             Phase::Lingering if self.peer_done => Step::Close,
             Phase::Lingering => Step::Wait {
                 interest: Interest::Read,
-                deadline: self.until,
+                deadline: self.until.unwrap_or(turn.now),
             },
         }
     }
@@ -459,7 +468,7 @@ impl<T: Transport> Session<T, Web> for WebSocket {
         self.heard = turn.now;
         self.last_progress = turn.now;
         // The rest of a handshake must come as a head's rest does, within the header timeout.
-        self.until = turn.now + web.http.header_timeout;
+        self.handshake_due = turn.now + web.http.header_timeout;
         self.bucket = Bucket::new(turn.now, web.settings.rate);
         self.handshake(io, web, turn);
         self.step(io, web, turn)
@@ -484,6 +493,12 @@ impl<T: Transport> Session<T, Web> for WebSocket {
 
     fn timed_out(&mut self, io: &mut T, web: &mut Web, turn: &mut Turn) -> Step<T, Web> {
         match self.phase {
+            // Our last bytes still going out, slowly: they have the send timeout.
+            Phase::Closing
+                if !self.outbox.is_empty() && turn.now < self.last_progress + SEND_TIMEOUT =>
+            {
+                return self.step(io, web, turn)
+            }
             Phase::Handshake | Phase::Closing | Phase::Lingering => return Step::Close,
             Phase::Open => {}
         }
