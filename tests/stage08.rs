@@ -579,3 +579,43 @@ fn the_chat_page_is_served_and_linked_from_the_site() {
     assert_eq!(server.get("/chat/chat.css").status, 200);
     assert!(server.get("/").text().contains(r#"href="/chat/""#));
 }
+
+#[test]
+fn an_independent_client_tungstenite_gets_its_messages_back() {
+    use tungstenite::{Error, Message};
+    let started = start(&[]);
+    let url = format!("ws://127.0.0.1:{}/ws/echo", started.server.port);
+    let stream = TcpStream::connect(("127.0.0.1", started.server.port)).expect("connect");
+    stream
+        .set_read_timeout(Some(support::READ_TIMEOUT))
+        .expect("timeout");
+    let (mut socket, response) = tungstenite::client(url.as_str(), stream).expect("handshake");
+    assert_eq!(response.status(), 101);
+    let messages = [
+        Message::text("hello from tungstenite"),
+        Message::text("é😀".repeat(20_000)),
+        Message::binary(vec![7u8; 70_000]),
+        Message::binary(Vec::new()),
+    ];
+    for message in messages {
+        socket.send(message.clone()).expect("send");
+        assert_eq!(socket.read().expect("read"), message);
+    }
+    socket
+        .send(Message::Ping(b"are you there".to_vec().into()))
+        .expect("ping");
+    assert_eq!(
+        socket.read().expect("pong"),
+        Message::Pong(b"are you there".to_vec().into())
+    );
+    // Its close handshake, as a library does it: our close, the echo, then the server's FIN.
+    socket.close(None).expect("close");
+    loop {
+        match socket.read() {
+            Ok(Message::Close(_)) => {}
+            Ok(other) => panic!("after the close: {other:?}"),
+            Err(Error::ConnectionClosed) => break,
+            Err(e) => panic!("the close handshake failed: {e}"),
+        }
+    }
+}

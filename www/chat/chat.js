@@ -4,7 +4,10 @@
 // message, join, leave and error objects. ws:// on an http page, wss:// on an https one.
 // A dropped connection is retried with exponential back-off (1 s, 2 s, 4 s ... 30 s, with
 // jitter), except when the server refused us on purpose (a close with 1008: a name taken or
-// invalid, flooding): then it says why and waits for the person. No build step, no library.
+// invalid, flooding): then it says why and waits for the person. One refusal is retried: a
+// name taken when we come back after a drop is most likely our own old connection, which the
+// server has not yet seen die (it pings, and drops it when no pong comes: at most twice its
+// --ping-interval). No build step, no library.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -15,6 +18,7 @@ const joinButton = $("join-button"), leaveButton = $("leave"), sendButton = $("s
 let socket = null;     // the open (or opening) WebSocket
 let wanted = null;     // {name, room} while the person wants to be in a room
 let attempt = 0;       // reconnections since the last welcome
+let welcomed = false;  // this room has welcomed us since the person pressed Join
 let retryTimer = null;
 
 function say(text, isError = false) {
@@ -72,6 +76,7 @@ function connect() {
     switch (m.type) {
       case "welcome":
         attempt = 0;
+        welcomed = true;
         // The log mirrors the room: its history replaces what we showed before a reconnect.
         log.replaceChildren();
         for (const h of m.history) line(h.ts, h.from, h.text);
@@ -91,7 +96,8 @@ function connect() {
     socket = null;
     setJoined(false);
     if (wanted === null) return;  // the person left
-    if (event.code === 1008) {
+    const ghost = welcomed && refusal !== null && refusal.startsWith("name taken");
+    if (event.code === 1008 && !ghost) {
       // Refused on purpose: retrying would only be refused again.
       say(`Disconnected: ${event.reason || refusal || "refused by the server"}`, true);
       wanted = null;
@@ -101,7 +107,8 @@ function connect() {
     }
     const delay = Math.min(30, 2 ** attempt) * 1000 * (0.75 + Math.random() / 2);
     attempt += 1;
-    say(`Disconnected (code ${event.code}); trying again in ${Math.round(delay / 1000)} s.`, true);
+    const why = ghost ? "our old connection still holds the name" : `code ${event.code}`;
+    say(`Disconnected (${why}); trying again in ${Math.round(delay / 1000)} s.`, true);
     retryTimer = setTimeout(connect, delay);
   };
 }
@@ -112,6 +119,7 @@ joinForm.addEventListener("submit", (event) => {
   wanted = { name: nameInput.value, room: roomInput.value };
   localStorage.setItem("chat-name", wanted.name);
   attempt = 0;
+  welcomed = false;
   setJoined(false);
   connect();
 });
