@@ -28,6 +28,7 @@ CASES = {
     "key 15 bytes": head(key="AAAAAAAAAAAAAAAAAAAA"),
     "key not base64": head(key="!!!!!!!!!!!!!!!!!!!!!!=="),
     "key unpadded": head(key="dGhlIHNhbXBsZSBub25jZQ"),
+    "key with non-zero pad bits": head(key="dGhlIHNhbXBsZSBub25jZR=="),
     "two keys": head(extra=f"Sec-WebSocket-Key: {KEY}\r\n"),
     "version 8": head(ws_version="8"),
     "no version": head(ws_version=None),
