@@ -192,8 +192,6 @@ fn sigterm(server: &Server) {
 /// messages), and they are the ones eventloop's `begin_shutdown` closes at once, because
 /// `WebSocket::is_idle` says they are idle.
 #[test]
-#[ignore = "attack-ws finding 1, open: needs eventloop's Session::stopping hook (branch stage07) \
-            and WebSocket::is_idle false while open; stage08 left it to the lead"]
 fn a_graceful_stop_sends_1001_to_idle_websockets() {
     let mut server = STAGE.start();
     let mut echo = Ws::open(server.port, "/ws/echo");
