@@ -71,8 +71,8 @@ class Peers(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
     def test_every_template_is_used(self):
-        """Every file in httperf/conf/ is the template of some peer, or of httperf/paper's
-        servers (none left behind)."""
+        """Every file in httperf/conf/ is the template of some peer, of httperf/paper's servers,
+        or a WebSocket peer httperf/websocket/run starts (none left behind)."""
         from . import paper
         tmp = Path(tempfile.mkdtemp())
         try:
@@ -85,6 +85,9 @@ class Peers(unittest.TestCase):
             for srv in servers:
                 srv.command()
                 used.add(srv.config.name)
+            # The WebSocket peers' servers, which httperf/websocket/run starts by name.
+            runner = (CONF_DIR.parent / "websocket" / "run").read_text()
+            used |= {p.name for p in CONF_DIR.iterdir() if p.name in runner}
             self.assertEqual(used, {p.name for p in CONF_DIR.iterdir() if p.is_file()})
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
