@@ -186,6 +186,7 @@ class Conn:
                     f = Frame(kind, flags, stream, self.buf[9:9 + length])
                     self.buf = self.buf[9 + length:]
                     self.frames.append(f)
+                    self._decode(f)
                     if kind == PING and not flags & ACK and self.auto_ping:
                         self.send(ping(f.payload, ack=True))
                     return f
@@ -207,6 +208,20 @@ class Conn:
             self.buf += chunk
 
     auto_ping = True
+    _block = b""
+
+    def _decode(self, f):
+        """Every header block goes through our decoder, in order, so its table stays in sync."""
+        f.fields = None
+        if f.kind == HEADERS:
+            self._block = strip_headers(f)
+        elif f.kind == CONTINUATION:
+            self._block += f.payload
+        else:
+            return
+        if f.flags & END_HEADERS:
+            f.fields = self.decoder.decode(self._block)
+            self._block = b""
 
     def until(self, match, timeout=None):
         deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
@@ -221,38 +236,25 @@ class Conn:
                 return f
 
     def response(self, stream, timeout=None):
-        """(status, headers, body) of one stream, or None; headers are decoded in order."""
+        """(status, headers, body) of one stream, ("RST", code, body), or None."""
         deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
-        head, body, block = None, b"", b""
+        head, body = None, b""
         while True:
-            left = deadline - time.monotonic()
-            f = self.next_frame(max(left, 0))
+            f = self.next_frame(max(deadline - time.monotonic(), 0))
             if f is None:
                 return None
+            if f.kind == GOAWAY and f.last_stream < stream:
+                return None
             if f.stream != stream:
-                if f.kind in (HEADERS, CONTINUATION):
-                    self.decoder.decode(strip_headers(f)) if f.flags & END_HEADERS else None
-                if f.kind == GOAWAY:
-                    return None
                 continue
             if f.kind == RST_STREAM:
                 return ("RST", code_name(f.code), body)
-            if f.kind in (HEADERS, CONTINUATION):
-                block += strip_headers(f) if f.kind == HEADERS else f.payload
-                if f.flags & END_HEADERS:
-                    fields = self.decoder.decode(block)
-                    block = b""
-                    if head is None:
-                        head = fields
-                    if f.flags & END_STREAM:
-                        break
-                elif f.flags & END_STREAM:
-                    pass
-                continue
+            if f.kind in (HEADERS, CONTINUATION) and f.fields is not None and head is None:
+                head = f.fields
             if f.kind == DATA:
                 body += strip_data(f)
-                if f.flags & END_STREAM:
-                    break
+            if f.kind in (HEADERS, DATA) and f.flags & END_STREAM:
+                break
         status = dict(head).get(":status") if head else None
         return (int(status) if status else None, head, body)
 
