@@ -314,6 +314,17 @@ impl<T: Transport, S: Http2Service<T>> Session<T, S> for Http2 {
         }
     }
 
+    /// The graceful stop: GOAWAY now (`drive` sees `draining`), even on a connection that
+    /// is waiting for a window or a verdict.
+    fn stopping(&mut self, io: &mut T, service: &mut S, turn: &mut Turn) -> Option<Step<T, S>> {
+        if self.phase != Phase::Open {
+            return None;
+        }
+        let env = service.http();
+        sync(env, turn);
+        Some(self.drive(io, service, turn))
+    }
+
     fn message(
         &mut self,
         io: &mut T,
@@ -386,13 +397,19 @@ impl Http2 {
             let body = hit.body();
             let (status, len) = (hit.status(), body.len());
             let fields: Vec<Field<'_>> = fields.iter().map(field).collect();
-            if self
+            let sent = self
                 .connection
                 .send_headers(stream, status.code(), &fields, body.is_empty())
-                .is_ok()
-                && !body.is_empty()
-            {
-                self.queue_bytes(stream, Arc::from(body), None);
+                .is_ok();
+            if sent && !body.is_empty() {
+                // The usual case: the window has room for the whole small file, which goes
+                // out at once, straight from the cache. Otherwise it waits its turn, copied.
+                let whole = self.connection.capacity(stream) >= len
+                    && len <= PIECE
+                    && self.outgoing.is_empty();
+                if !(whole && self.connection.send_data(stream, body, true).is_ok()) {
+                    self.queue_bytes(stream, Arc::from(body), None);
+                }
             }
             env.log.record(
                 self.peer,

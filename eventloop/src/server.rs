@@ -530,6 +530,25 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
         for slot in idle {
             self.close(slot);
         }
+        // The busy ones are told, so that a protocol with a goodbye of its own says it now.
+        for slot in 0..self.slots.len() {
+            let Some(Some(connection)) = self.slots.get_mut(slot) else {
+                continue;
+            };
+            self.turn.connection = ConnectionId {
+                slot,
+                serial: connection.serial,
+            };
+            let step = connection.session.stopping(
+                &mut connection.transport,
+                &mut self.service,
+                &mut self.turn,
+            );
+            self.turn.output.clear();
+            if let Some(step) = step {
+                self.apply(slot, step);
+            }
+        }
         eprintln!(
             "{}: stopping: finishing {} connection(s) for at most {} s (again to stop now)",
             self.config.name,

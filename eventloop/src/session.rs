@@ -36,6 +36,14 @@ pub trait Session<T, S> {
     /// The connection is closing, whatever the reason: last words for the log.
     fn closed(&mut self, _service: &mut S) {}
 
+    /// A graceful stop has begun and this connection is busy (not [`Session::is_idle`]): a
+    /// protocol that announces a stop does it now (HTTP/2's GOAWAY), rather than at its next
+    /// read or deadline. `None` leaves the wait as it was; HTTP/1.1 needs nothing here (its
+    /// next response says `Connection: close`).
+    fn stopping(&mut self, _io: &mut T, _service: &mut S, _turn: &mut Turn) -> Option<Step<T, S>> {
+        None
+    }
+
     /// A message for this connection, sent with [`crate::Handle::send_to`] to the id the
     /// session found in [`Turn::connection`] (the verdict of a password check done on another
     /// thread, say). `None` leaves the wait as it was; a session that is sent nothing needs

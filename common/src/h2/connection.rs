@@ -47,6 +47,16 @@ pub const MAX_PENDING_CONTROL: usize = 1024;
 /// fragment and no END_HEADERS, cost no flow-control credit and no buffer, only our time.
 /// More than this many since the last new stream: GOAWAY ENHANCE_YOUR_CALM.
 pub const MAX_EMPTY_FRAMES: u32 = 100;
+
+// The other three have no constant of their own:
+// - The HPACK bomb (small blocks that decode to a huge list, by referring to one big table
+//   entry again and again) is bounded by `Settings::max_header_list_size`, which the decoder
+//   enforces while decoding: past it, no field is kept and the stream gets a 431.
+// - Window-update floods cost one addition each and make no reply; the `WindowOpened` event
+//   they cause is queued once, however many arrive (`window_event_queued`). In the other
+//   direction we give credit back in half windows (`RETURN_CREDIT_AT`), never per frame.
+// - Stream-id exhaustion: a client that reaches 2^31-1 (`StreamId::MAX`) can open no more
+//   streams; our final GOAWAY says so at once, and any id after it is PROTOCOL_ERROR.
 // ANCHOR_END: defences
 
 /// Our PING of the two-step GOAWAY; its ACK says the client saw the first GOAWAY.
@@ -170,8 +180,10 @@ pub struct Connection {
     /// The stream receive window the peer assumes: the default until it ACKs our SETTINGS.
     local_initial_window: u32,
     settings_acked: bool,
+    /// The connection's windows: what we may still send, what the peer may still send.
     send_window: Window,
     recv_window: Window,
+    /// Bytes the peer spent on the connection that we have not given back yet.
     recv_unreturned: u32,
     streams: Streams,
     /// The highest stream id the client has used.
@@ -179,7 +191,9 @@ pub struct Connection {
     block: Option<HeaderBlock>,
     shutdown: Shutdown,
     goaway_received: bool,
+    /// Set by a connection error: from then on nothing is read or sent.
     error: Option<ConnectionError>,
+    /// The counts the defences need (see the constants at the top).
     streams_opened: u64,
     peer_resets: u64,
     empty_frames: u32,
@@ -188,6 +202,14 @@ pub struct Connection {
 impl Connection {
     /// A server side connection; our SETTINGS are queued in the output at once.
     pub fn server(settings: Settings) -> Connection {
+        // Values the RFC does not allow are brought within its bounds, never sent as they are.
+        let settings = Settings {
+            initial_window_size: settings.initial_window_size.min(frame::MAX_WINDOW),
+            max_frame_size: settings
+                .max_frame_size
+                .clamp(DEFAULT_MAX_FRAME_SIZE, frame::MAX_MAX_FRAME_SIZE),
+            ..settings
+        };
         let mut conn = Connection {
             settings,
             preface_left: PREFACE.len(),
@@ -235,26 +257,31 @@ impl Connection {
         if let Some(error) = self.error {
             return Err(error);
         }
-        self.input.extend_from_slice(bytes);
-        let input = std::mem::take(&mut self.input);
-        let result = self.process(&input);
-        match result {
-            Ok(used) => {
+        // Whole frames are handled straight from `bytes`; only a frame cut by the end of a
+        // read waits in `input` for the rest (at most one frame: SETTINGS_MAX_FRAME_SIZE).
+        let result = if self.input.is_empty() {
+            self.process(bytes)
+                .map(|used| self.input.extend_from_slice(&bytes[used..]))
+        } else {
+            let mut input = std::mem::take(&mut self.input);
+            input.extend_from_slice(bytes);
+            self.process(&input).map(|used| {
+                input.drain(..used);
                 self.input = input;
-                self.input.drain(..used);
-            }
-            Err(error) => {
-                let last_stream = self.last_stream;
-                self.queue(Frame::GoAway(frame::GoAway {
-                    last_stream,
-                    code: error.code,
-                    debug: error.reason.as_bytes(),
-                }));
-                self.error = Some(error);
-                self.block = None;
-            }
+            })
+        };
+        if let Err(error) = result {
+            let last_stream = self.last_stream;
+            self.queue(Frame::GoAway(frame::GoAway {
+                last_stream,
+                code: error.code,
+                debug: error.reason.as_bytes(),
+            }));
+            self.error = Some(error);
+            self.block = None;
+            self.input = Vec::new();
         }
-        result.map(|_| ())
+        result
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -314,6 +341,10 @@ impl Connection {
         }
         let chunk = self.peer_max_frame_size as usize;
         let mut pieces = data.chunks(chunk).peekable();
+        if data.is_empty() && !end_stream {
+            // Nothing to say: an empty DATA frame would only look like the start of a flood.
+            return Ok(());
+        }
         if data.is_empty() {
             self.queue(Frame::Data(frame::Data {
                 stream,
@@ -379,12 +410,14 @@ impl Connection {
         self.streams.active() == 0 && self.block.is_none()
     }
 
-    /// GOAWAY exchanged (or a connection error) and nothing left: close now.
+    /// Nothing left to do but close: a connection error's GOAWAY is written, or GOAWAY was
+    /// exchanged (ours final, or the peer's) and every stream is over and written.
     pub fn is_done(&self) -> bool {
-        let over = self.error.is_some()
-            || self.goaway_received
-            || matches!(self.shutdown, Shutdown::Final(_));
-        over && self.is_idle() && self.output.is_empty()
+        if !self.output.is_empty() {
+            return false;
+        }
+        let over = self.goaway_received || matches!(self.shutdown, Shutdown::Final(_));
+        self.error.is_some() || (over && self.is_idle())
     }
 
     // --- Receiving -------------------------------------------------------------------------
@@ -409,7 +442,9 @@ impl Connection {
             }
         }
         while input.len() - at >= HEADER_LEN {
-            let head_bytes: &[u8; HEADER_LEN] = input[at..at + HEADER_LEN].try_into().unwrap();
+            let Ok(head_bytes) = <&[u8; HEADER_LEN]>::try_from(&input[at..at + HEADER_LEN]) else {
+                break; // (cannot happen: the slice is 9 bytes long)
+            };
             let head = Head::parse(head_bytes);
             // Refused on the header alone, before a byte of the payload is buffered (§4.2).
             if head.length > self.settings.max_frame_size {
@@ -483,6 +518,7 @@ impl Connection {
         !id.is_client_initiated() || id > self.last_stream
     }
 
+    // ANCHOR: data
     fn on_data(&mut self, data: frame::Data<'_>) -> Result<(), ConnectionError> {
         let id = data.stream;
         let flow_len = data.flow_len();
@@ -558,6 +594,7 @@ impl Connection {
             }));
         }
     }
+    // ANCHOR_END: data
 
     fn count_empty_frame(&mut self) -> Result<(), ConnectionError> {
         self.empty_frames += 1;
@@ -632,6 +669,7 @@ impl Connection {
         self.on_header_block(&block, &fragments)
     }
 
+    // ANCHOR: header_block
     /// A whole header block: decoded first, always, since HPACK's table must see every block
     /// the peer encoded (§4.3), even one for a stream we will reset or ignore.
     fn on_header_block(
@@ -718,6 +756,7 @@ impl Connection {
         }
         Ok(())
     }
+    // ANCHOR_END: header_block
 
     /// A second HEADERS on an open stream: trailers (§8.1), which must end the stream.
     fn on_trailers(
@@ -951,6 +990,7 @@ impl Connection {
         self.queued_total += (self.output.len() - before) as u64;
     }
 
+    // ANCHOR: control_replies
     /// A reply the peer's frames asked for, bounded by MAX_PENDING_CONTROL.
     fn control_reply(&mut self, frame: Frame<'_>) -> Result<(), ConnectionError> {
         self.reserve_control()?;
@@ -981,6 +1021,7 @@ impl Connection {
     fn mark_control(&mut self) {
         self.pending_control.push_back(self.queued_total);
     }
+    // ANCHOR_END: control_replies
 }
 
 fn fail<T>(code: ErrorCode, reason: &'static str) -> Result<T, ConnectionError> {

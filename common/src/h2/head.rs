@@ -136,6 +136,10 @@ pub fn request(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(RequestHead, Option<u
         (String::new(), String::new())
     } else {
         let scheme = visible(&scheme.ok_or("no :scheme")?)?;
+        // "user@host" was deprecated long ago, and is how phishing links hide a host (§8.3.1).
+        if authority.as_deref().is_some_and(|a| a.contains('@')) {
+            return Err("userinfo in :authority");
+        }
         let path = path.ok_or("no :path")?;
         if path.is_empty() {
             return Err("empty :path");
@@ -234,6 +238,13 @@ mod tests {
             &[("content-length", "")],
             &[("content-length", "1"), ("content-length", "2")],
         ];
+        let userinfo = request(fields(&[
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":authority", "u:p@host"),
+            (":path", "/"),
+        ]));
+        assert_eq!(userinfo, Err("userinfo in :authority"));
         for extra in bad {
             assert!(with(extra).is_err(), "{extra:?} was accepted");
         }

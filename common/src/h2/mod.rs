@@ -11,6 +11,7 @@ mod flow;
 pub mod frame;
 mod head;
 pub mod hpack;
+pub mod http;
 mod stream;
 
 pub use connection::{

@@ -231,6 +231,23 @@ fn a_wrong_preface_is_refused_at_its_first_wrong_byte() {
 }
 
 #[test]
+fn after_a_connection_error_it_is_done_once_the_goaway_is_written() {
+    let mut peer = Peer::new();
+    peer.get(1, true);
+    peer.send(&raw(0, 0, 3, b"x"));
+    assert!(peer.result.is_err());
+    assert!(!peer.conn.is_done(), "the GOAWAY is still to be written");
+    assert!(!peer.conn.is_idle(), "stream 1 was never answered");
+    peer.frames();
+    assert!(peer.conn.is_done(), "stream 1 will never be answered now");
+    assert_eq!(
+        peer.conn.send_headers(StreamId(1), 200, &[], true),
+        Err(SendError::Closed)
+    );
+    assert_eq!(peer.conn.capacity(StreamId(1)), 0);
+}
+
+#[test]
 fn the_preface_may_arrive_byte_by_byte() {
     let mut conn = Connection::server(Settings::default());
     let mut hello = PREFACE.to_vec();
@@ -250,6 +267,57 @@ fn the_first_frame_must_be_settings() {
         conn.receive(&hello).unwrap_err().code,
         ErrorCode::PROTOCOL_ERROR
     );
+}
+
+#[test]
+fn frames_cut_anywhere_give_the_same_events_and_output() {
+    // A request in HEADERS + CONTINUATION, a padded body in two DATA frames, trailers,
+    // a PING and a WINDOW_UPDATE: fed whole, byte by byte, and in 7-byte reads.
+    let mut encoder = Encoder::new();
+    let post = [
+        (":method", "POST"),
+        (":scheme", "https"),
+        (":path", "/up"),
+        ("content-length", "6"),
+    ];
+    let fields: Vec<Field> = post
+        .iter()
+        .map(|(n, v)| Field::new(n.as_bytes(), v.as_bytes()))
+        .collect();
+    let mut block = Vec::new();
+    encoder.encode(&fields, &mut block);
+    let mut trailer = Vec::new();
+    encoder.encode(&[Field::new(b"x-sum", b"9")], &mut trailer);
+    let mut bytes = PREFACE.to_vec();
+    bytes.extend(raw(4, 0, 0, b""));
+    bytes.extend(raw(1, 0, 1, &block[..3]));
+    bytes.extend(raw(9, flags::END_HEADERS, 1, &block[3..]));
+    bytes.extend(raw(0, flags::PADDED, 1, b"\x02abc\0\0"));
+    bytes.extend(raw(0, 0, 1, b"def"));
+    bytes.extend(raw(6, 0, 0, b"pingpong"));
+    bytes.extend(raw(8, 0, 0, b"\0\0\x01\0"));
+    bytes.extend(raw(1, flags::END_HEADERS | flags::END_STREAM, 1, &trailer));
+    let run = |read: usize| {
+        let mut conn = Connection::server(Settings::default());
+        for chunk in bytes.chunks(read) {
+            conn.receive(chunk).unwrap();
+        }
+        let events: Vec<Event> = std::iter::from_fn(|| conn.poll_event()).collect();
+        (events, std::mem::take(conn.output()))
+    };
+    let whole = run(bytes.len());
+    assert_eq!(whole.0.len(), 5, "{:?}", whole.0);
+    assert_eq!(whole.0[3], Event::WindowOpened);
+    assert_eq!(
+        whole.0[4],
+        Event::Data {
+            stream: StreamId(1),
+            len: 0,
+            end_stream: true
+        }
+    );
+    assert_eq!(run(1), whole);
+    assert_eq!(run(7), whole);
 }
 
 // --- §4 frames --------------------------------------------------------------------------

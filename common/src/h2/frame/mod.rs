@@ -124,6 +124,7 @@ pub mod flags {
     pub const PRIORITY: u8 = 0x20;
 }
 
+// ANCHOR: head
 /// The 9-byte frame header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Head {
@@ -159,6 +160,7 @@ impl Head {
         self.flags & flag != 0
     }
 }
+// ANCHOR_END: head
 
 /// An error code of RFC 9113 §7, carried by RST_STREAM and GOAWAY. A struct and not an enum:
 /// codes we do not know must be kept as they are, not treated as errors (§7).
@@ -300,6 +302,7 @@ impl<'a> Frame<'a> {
     }
 }
 
+// ANCHOR: padding
 /// Strips the padding of a PADDED frame (DATA, HEADERS, PUSH_PROMISE: RFC 9113 §6.1): the first
 /// byte is the pad length, the padding is at the end. `Ok((Some(pad_length), rest))` for a padded frame, where `rest`
 /// is the payload without the pad-length byte and without the padding. A pad length that
@@ -327,6 +330,7 @@ pub(crate) fn unpad<'a>(
     }
     Ok((Some(pad), &rest[..rest.len() - pad as usize]))
 }
+// ANCHOR_END: padding
 
 /// Writes a padded payload's pieces: the pad length, `fixed`, the body, then `pad` zero bytes.
 pub(crate) fn write_padded(out: &mut Vec<u8>, pad: Option<u8>, fixed: &[u8], body: &[u8]) {

@@ -16,13 +16,19 @@
 //! Fields that change on most responses and are still indexed, deliberately: `date` changes
 //! once a second, so responses within the same second (the normal case on a busy
 //! connection, and every one of a benchmark's) send it as one byte; a new second costs one
-//! new entry of 65 bytes, the same bytes on the wire as a literal without indexing would. It
-//! is what RFC 7541's own response examples do (C.5: `date` with incremental indexing).
-//! `content-length`, `etag` and `last-modified` repeat whenever the same file is asked for
-//! again, and a distinct entry per file of a page (about 60-80 bytes each) fits a 4 KB
-//! table many times over. Indexing costs nothing extra on the wire: a literal with indexing
-//! is exactly as long as one without; the only price is eviction of older entries, and the
-//! ones evicted first are re-sent (and re-indexed) once.
+//! new entry of 65 bytes, and the same bytes on the wire as a literal without indexing. RFC
+//! 7541's own response examples do it (C.5), and so does h2o. `content-length`, `etag` and
+//! `last-modified` repeat whenever the same file is asked for again, and a distinct entry per
+//! file of a page (60-80 bytes each) fits a 4 KB table many times over. Indexing costs
+//! nothing extra on the wire, since a literal with indexing is exactly as long as one
+//! without; the price is the eviction of the oldest entries, which are re-sent (and
+//! re-indexed) once when next used.
+//!
+//! What the others do, seen on the wire (three requests for one file on one connection,
+//! 2026-12-01): h2o 2.2.5 indexes `server`, `date`, `content-type`, `last-modified`, `etag`
+//! and `accept-ranges` but sends `content-length` as a literal without indexing every time
+//! (its second response: 14 bytes); nginx 1.22 marks its literals "with indexing" but never
+//! refers to the table afterwards (112 bytes, every response). Ours: one byte per field.
 
 use super::huffman;
 use super::table::{entry_size, Found, Table};
