@@ -177,6 +177,7 @@ class Conn:
     def next_frame(self, timeout=None):
         """The next frame, or None when the server closed or nothing came in time."""
         deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        polled = False
         while True:
             if len(self.buf) >= 9:
                 length = int.from_bytes(self.buf[:3], "big")
@@ -193,12 +194,14 @@ class Conn:
             if self.closed:
                 return None
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 and polled:
                 return None
-            self.sock.settimeout(left)
+            # A zero timeout still looks once at what has arrived.
+            polled = True
+            self.sock.settimeout(max(left, 0.0))
             try:
                 chunk = self.sock.recv(65536)
-            except socket.timeout:
+            except (socket.timeout, BlockingIOError, ssl.SSLWantReadError):
                 return None
             except (ConnectionResetError, ssl.SSLError, OSError):
                 self.closed = True
