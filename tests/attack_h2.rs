@@ -137,3 +137,43 @@ fn rapid_reset_paired_with_finished_requests_is_still_stopped() {
         "5,000 cancelled GETs, each paired with a HEAD, and no GOAWAY"
     );
 }
+
+/// Finding 4 (stage07, stages/stage07-http2/src/main.rs, stop_both_on_signals): with
+/// `--plain-port`, SIGINT/SIGTERM are handled only once the signal thread is installed, and
+/// that happens after the startup line (and after the cleartext loop has started). A
+/// SIGTERM sent as soon as the startup line says the server is ready (what a supervisor, or
+/// a test, does) killed the process by the signal's default action 9 times out of 10: no
+/// graceful stop, no GOAWAY, exit by signal. The fix is to create the `Signals` before the
+/// first line is printed.
+#[test]
+fn a_sigterm_right_after_the_startup_line_stops_gracefully() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let binary = support::binary("stage07");
+    let root = &support::fixture().root;
+    for attempt in 0..10 {
+        let mut child = Command::new(&binary)
+            .args(["0", "--quiet", "--bind", "127.0.0.1", "--plain-port", "0"])
+            .arg(root)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn stage07");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("startup line");
+        assert!(line.contains("stage07"), "startup line: {line:?}");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let exit = child.wait().expect("wait");
+        assert!(
+            exit.success(),
+            "attempt {attempt}: a SIGTERM right after the startup line ended stage07 with {exit}"
+        );
+    }
+}
