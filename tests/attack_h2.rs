@@ -177,3 +177,48 @@ fn a_sigterm_right_after_the_startup_line_stops_gracefully() {
         );
     }
 }
+
+/// Finding 5 (stage07 with h2conn): `--header-timeout` bounds how long an HTTP/1.1 request
+/// head may take to arrive (else 408), but nothing bounds an HTTP/2 header block in time: a
+/// HEADERS without END_HEADERS and then one byte of CONTINUATION at a time, each well within
+/// the idle timeout, keeps the connection and its buffered block (up to MAX_HEADER_BLOCK,
+/// 64 KiB) for as long as the client likes (tests/h2/attack/slow_header_block.py: 200 such
+/// connections held +14 MiB for as long as the drip went on). Expected: the connection ends
+/// (GOAWAY or a close) once the block has taken longer than the header timeout.
+#[test]
+fn a_header_block_dripped_past_the_header_timeout_is_cut_off() {
+    let server = STAGE.start_with(&[
+        "--plain-port",
+        "0",
+        "--header-timeout",
+        "1",
+        "--idle-timeout",
+        "30",
+    ]);
+    let port = plain_port(&server);
+    let mut raw = Raw::open(port);
+    let mut block = h2::request_block("GET", "/notes.txt", &[]);
+    h2::literal(&mut block, "x-pad", &"v".repeat(100));
+    raw.send(&frame(h2::HEADERS, h2::END_STREAM, 1, &block[..4]));
+    // A byte every 250 ms: eight seconds of drip for a one-second header timeout.
+    let mut cut_off = false;
+    for byte in &block[4..36] {
+        std::thread::sleep(Duration::from_millis(250));
+        if raw
+            .try_send(&frame(h2::CONTINUATION, 0, 1, &[*byte]))
+            .is_err()
+        {
+            cut_off = true;
+            break;
+        }
+    }
+    if !cut_off {
+        // Still open: did the server at least say GOAWAY, or close meanwhile?
+        cut_off =
+            stays_open(&mut raw).map_or(true, |frames| frames.iter().any(|f| f.kind == h2::GOAWAY));
+    }
+    assert!(
+        cut_off,
+        "a header block dripped for 8 s was still being read with --header-timeout 1"
+    );
+}
