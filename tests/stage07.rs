@@ -11,6 +11,7 @@ mod conformance;
 mod support;
 
 use std::process::Command;
+use std::time::Duration;
 use support::h2::{fetch, fetch_one, plain_port, Ask, Over, Raw, WITH_PLAIN};
 use support::tls::{base64, client_config, connect_with};
 use support::{Server, Stage, TYPED_FILES};
@@ -235,4 +236,57 @@ fn http11_bytes_after_alpn_h2_are_a_protocol_error() {
     server.assert_alive();
     let response = fetch_one(&server, Over::Tls, Ask::get("/notes.txt"));
     assert_eq!(response.status, 200);
+}
+
+/// An idle HTTP/2 connection meets the idle timeout, and is told so with a GOAWAY.
+#[test]
+fn an_idle_h2_connection_is_closed_with_goaway() {
+    let server = STAGE.start_with(&["--plain-port", "0", "--idle-timeout", "1"]);
+    let mut raw = Raw::open(plain_port(&server));
+    raw.send(&support::h2::get(1, "/notes.txt"));
+    let data = raw.until(support::h2::DATA, Some(1)).expect("answered");
+    assert_eq!(data.payload, TYPED_FILES[4].1);
+    let started = std::time::Instant::now();
+    let goaway = raw.until(support::h2::GOAWAY, None).expect("GOAWAY");
+    assert_eq!(goaway.code(), support::h2::NO_ERROR);
+    assert!(raw.is_closed());
+    // By the idle timeout (1 s), not by our read timeout.
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// A reset stream stops its file: the access log says how many bytes went, fewer than the
+/// file holds, and the connection serves the next stream.
+#[test]
+fn a_reset_stops_the_file_and_the_log_says_what_went() {
+    let server = STAGE.start_with(WITH_PLAIN);
+    let mut raw = Raw::connect(plain_port(&server));
+    let mut hello = support::h2::PREFACE.to_vec();
+    // Windows as large as they go: only the reset can stop the file.
+    hello.extend_from_slice(&support::h2::settings(&[(0x4, 0x7fff_ffff)]));
+    hello.extend_from_slice(&support::h2::window_update(0, 0x7fff_ffff - 65_535));
+    raw.send(&hello);
+    raw.send(&support::h2::get(1, "/big.bin"));
+    raw.until(support::h2::DATA, Some(1))
+        .expect("the first piece");
+    raw.send(&support::h2::rst_stream(1, support::h2::CANCEL));
+    raw.send(&support::h2::get(3, "/notes.txt"));
+    let data = raw.until(support::h2::DATA, Some(3)).expect("stream 3");
+    assert_eq!(data.payload, TYPED_FILES[4].1);
+    let mut line = None;
+    server.wait_for(Duration::from_secs(5), || {
+        line = server
+            .log()
+            .lines()
+            .find(|l| l.contains("\"GET /big.bin HTTP/2.0\" 200"))
+            .map(String::from);
+        line.is_some()
+    });
+    let line = line.expect("a log line for the reset stream");
+    let sent: usize = line
+        .split("\" 200 ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("bytes in the log line");
+    assert!(sent > 0 && sent < support::BIG_LEN, "{line}");
 }

@@ -520,12 +520,17 @@ impl Http1 {
                     if rest.is_empty() || self.file.is_some() || out.len() >= OUTPUT_HIGH_WATER {
                         return used;
                     }
-                    if self.first
-                        && rest.starts_with(H2_PREFACE_HEAD)
-                        && env.speaks(&Switch::Preface)
-                    {
-                        self.state = State::Writing(Next::Switch(Switch::Preface));
-                        return used;
+                    if self.first && env.speaks(&Switch::Preface) {
+                        if rest.starts_with(H2_PREFACE_HEAD) {
+                            self.state = State::Writing(Next::Switch(Switch::Preface));
+                            return used;
+                        }
+                        // Part of the preface so far (`PRI * HTTP/2.0\r\n` is a whole request
+                        // line already, which parse_head would refuse with 505): wait for more.
+                        if H2_PREFACE_HEAD.starts_with(rest) {
+                            self.head_started.get_or_insert(env.now);
+                            return used;
+                        }
                     }
                     match common::parse_head(rest) {
                         Parsed::Partial => {

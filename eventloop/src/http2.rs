@@ -176,8 +176,11 @@ pub struct Http2 {
     /// The first of `waiting` has its check with the verifiers.
     checking: bool,
     verdict_due: Instant,
-    /// The client ended its side (FIN, close_notify) or sent GOAWAY: no new streams.
+    /// The client ended its side (FIN, close_notify): nothing more will come.
     peer_done: bool,
+    /// When the client sent GOAWAY: it opens no more streams, and the connection ends soon
+    /// after its last one (see `drive`).
+    peer_goaway: Option<Instant>,
     /// `Connection::shutdown` has been called (graceful stop, or idle timeout).
     stopping: bool,
     stop_began: Instant,
@@ -205,6 +208,7 @@ impl Http2 {
             checking: false,
             verdict_due: now,
             peer_done: false,
+            peer_goaway: None,
             stopping: false,
             stop_began: now,
             body_progress: now,
@@ -285,8 +289,9 @@ impl<T: Transport, S: Http2Service<T>> Session<T, S> for Http2 {
             // The send timeout: the client takes nothing, or never opens its window.
             return Step::Close;
         }
-        // Idle: say goodbye with GOAWAY (best effort), then close.
-        if !self.stopping {
+        // Idle: say goodbye with GOAWAY (best effort), then close; a client that has said
+        // goodbye itself needs no GOAWAY (nor our PING) back.
+        if !self.stopping && self.peer_goaway.is_none() {
             self.stopping = true;
             self.connection.shutdown();
         }
@@ -364,7 +369,12 @@ impl Http2 {
                 Event::Reset { stream, .. } => self.on_reset(stream, env),
                 // Streams stalled on a window are tried again by `pump` anyway.
                 Event::WindowOpened => {}
-                Event::GoAway { .. } => self.peer_done = true,
+                // The client opens no more streams (the connection refuses any); the ones
+                // open finish, and the connection stays until the client closes it or the
+                // idle timeout: it may still send PING or SETTINGS, which get their answers.
+                Event::GoAway { .. } => {
+                    self.peer_goaway.get_or_insert(env.now);
+                }
             }
         }
     }
@@ -713,8 +723,10 @@ impl Http2 {
             };
         }
         let idle = self.outgoing.is_empty() && self.waiting.is_empty() && self.connection.is_idle();
-        // Both GOAWAYs exchanged, or the client has gone: nothing more can happen here.
-        if self.connection.is_done() || (idle && self.peer_done) {
+        // Our stop is complete (both GOAWAYs out, the streams done), or the client has gone:
+        // nothing more can happen here. (A GOAWAY from the client alone closes nothing: it
+        // may still ask for a PING's answer; the idle timeout ends that.)
+        if (self.stopping && self.connection.is_done()) || (idle && self.peer_done) {
             return self.start_lingering(io, turn.now);
         }
         if !idle {
@@ -729,6 +741,10 @@ impl Http2 {
             // Stopping with nothing in flight: the final GOAWAY waits for the PING's answer
             // (`Connection::shutdown`), but not for long.
             self.stop_began + LINGER_TIME
+        } else if let (true, Some(said)) = (idle, self.peer_goaway) {
+            // The client said goodbye and nothing is left: a moment for its last PING or
+            // SETTINGS to be answered (h2spec 6.8), then close.
+            (said + LINGER_TIME).min(self.idle_since + env.idle_timeout)
         } else {
             // No stream left (or one still open by the client, its body on its way).
             self.idle_since + env.idle_timeout

@@ -141,6 +141,7 @@ where
             log: AccessLog::Off,
             dates: DateCache::default(),
             idle_timeout: Duration::from_secs(10),
+            send_timeout: eventloop::http1::SEND_TIMEOUT,
             header_timeout: Duration::from_secs(10),
             server: "toy",
             switches,

@@ -4,6 +4,9 @@
 //! Plus what only HTTP/2 has: many streams on one connection, and a small file that does not
 //! wait behind a big one.
 
+// Every stage's test binary compiles every group but calls only the groups it claims.
+#![allow(dead_code)]
+
 use crate::support::h2::{fetch, fetch_one, try_fetch, Ask, Over, WITH_PLAIN};
 use crate::support::tls::base64;
 use crate::support::{big_content, Stage, BIG_LEN, DOCS_INDEX, SECRET, TYPED_FILES};
