@@ -39,7 +39,7 @@ def h2_request(port, method, path, extra=(), authority="localhost", body=None, t
     c.send(frame(HEADERS, END_HEADERS | (0 if body is not None else END_STREAM), 1, blk))
     if body is not None:
         c.send(frame(DATA, END_STREAM, 1, body))
-    r = c.response(1, timeout=8)
+    r = c.response(1, timeout=30)
     c.close()
     if r is None:
         return None

@@ -241,7 +241,7 @@ class Conn:
     def response(self, stream, timeout=None):
         """(status, headers, body) of one stream, ("RST", code, body), or None."""
         deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
-        head, body = None, b""
+        head, body = None, bytearray()
         while True:
             f = self.next_frame(max(deadline - time.monotonic(), 0))
             if f is None:
@@ -251,7 +251,7 @@ class Conn:
             if f.stream != stream:
                 continue
             if f.kind == RST_STREAM:
-                return ("RST", code_name(f.code), body)
+                return ("RST", code_name(f.code), bytes(body))
             if f.kind in (HEADERS, CONTINUATION) and f.fields is not None and head is None:
                 head = f.fields
             if f.kind == DATA:
@@ -259,7 +259,7 @@ class Conn:
             if f.kind in (HEADERS, DATA) and f.flags & END_STREAM:
                 break
         status = dict(head).get(":status") if head else None
-        return (int(status) if status else None, head, body)
+        return (int(status) if status else None, head, bytes(body))
 
     def connection_error(self, timeout=None):
         """The GOAWAY code ('closed' if it closed without one, None if it stayed open)."""
