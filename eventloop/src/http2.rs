@@ -190,6 +190,9 @@ pub struct Http2 {
     socket_progress: Instant,
     /// When the last stream finished (the idle timeout counts from here).
     idle_since: Instant,
+    /// Since when the client has held a header block or a request body open while we owe
+    /// nothing (the header timeout counts from here).
+    client_owes: Option<Instant>,
     id: ConnectionId,
 }
 
@@ -214,6 +217,7 @@ impl Http2 {
             body_progress: now,
             socket_progress: now,
             idle_since: now,
+            client_owes: None,
             id: ConnectionId::NONE,
         }
     }
@@ -369,9 +373,9 @@ impl Http2 {
                 Event::Reset { stream, .. } => self.on_reset(stream, env),
                 // Streams stalled on a window are tried again by `pump` anyway.
                 Event::WindowOpened => {}
-                // The client opens no more streams (the connection refuses any); the ones
-                // open finish, and the connection stays until the client closes it or the
-                // idle timeout: it may still send PING or SETTINGS, which get their answers.
+                // The client promises no more streams (one it opens anyway is answered like
+                // any other); the ones open finish, and the connection stays a moment for a
+                // PING or SETTINGS, which get their answers (see `drive`).
                 Event::GoAway { .. } => {
                     self.peer_goaway.get_or_insert(env.now);
                 }
@@ -723,10 +727,11 @@ impl Http2 {
             };
         }
         let idle = self.outgoing.is_empty() && self.waiting.is_empty() && self.connection.is_idle();
-        // Our stop is complete (both GOAWAYs out, the streams done), or the client has gone:
-        // nothing more can happen here. (A GOAWAY from the client alone closes nothing: it
-        // may still ask for a PING's answer; the idle timeout ends that.)
-        if (self.stopping && self.connection.is_done()) || (idle && self.peer_done) {
+        // Our GOAWAY is final and the streams are done (a graceful stop, or the client used
+        // up the stream ids), or the client has gone: nothing more can happen here. (A GOAWAY
+        // from the client alone closes nothing: it may still ask for a PING's answer.)
+        let done = self.connection.is_done() && (self.stopping || self.peer_goaway.is_none());
+        if done || (idle && self.peer_done) {
             return self.start_lingering(io, turn.now);
         }
         if !idle {
@@ -745,10 +750,19 @@ impl Http2 {
             // The client said goodbye and nothing is left: a moment for its last PING or
             // SETTINGS to be answered (h2spec 6.8), then close.
             (said + LINGER_TIME).min(self.idle_since + env.idle_timeout)
-        } else {
-            // No stream left (or one still open by the client, its body on its way).
+        } else if idle {
+            // No stream left: the idle timeout.
             self.idle_since + env.idle_timeout
+        } else {
+            // Nothing of ours in flight, yet the client holds something open: a header block
+            // still arriving (HEADERS without END_HEADERS, CONTINUATIONs dripping), or a
+            // request body. As an HTTP/1.1 head, it has `header_timeout` from when it began,
+            // however slowly it drips (the slowloris of HTTP/2).
+            *self.client_owes.get_or_insert(turn.now) + env.header_timeout
         };
+        if idle || !self.outgoing.is_empty() || self.checking {
+            self.client_owes = None;
+        }
         Step::Wait {
             interest: Interest::Read,
             deadline,

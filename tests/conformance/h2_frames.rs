@@ -27,6 +27,7 @@ macro_rules! h2_frames_behaviours {
             after_the_clients_goaway_a_ping_is_still_answered,
             rapid_reset_is_stopped,
             continuation_without_end_is_stopped,
+            a_dripping_header_block_meets_the_header_timeout,
             an_hpack_bomb_is_stopped_while_decoding,
             a_ping_flood_from_a_client_that_never_reads,
             a_settings_flood_from_a_client_that_never_reads,
@@ -309,6 +310,38 @@ pub fn continuation_without_end_is_stopped(stage: &Stage) {
         server.rss_kib() < 200 * 1024,
         "rss {} KiB",
         server.rss_kib()
+    );
+    others_are_still_served(&mut server);
+}
+
+pub fn a_dripping_header_block_meets_the_header_timeout(stage: &Stage) {
+    let (mut server, port) = start(stage, &["--header-timeout", "1"]);
+    let mut raw = Raw::open(port);
+    // Slowloris over h2: a header block a byte at a time, each CONTINUATION well inside the
+    // idle timeout. Like an HTTP/1.1 head, the whole block gets --header-timeout.
+    let mut block = request_block("GET", "/notes.txt", &[]);
+    literal(&mut block, "x-drip", &"d".repeat(100));
+    raw.send(&frame(HEADERS, END_STREAM, 1, &block[..10]));
+    let started = Instant::now();
+    for byte in &block[10..] {
+        // The pause is the attack (a client dripping its head), not a wait for the server.
+        std::thread::sleep(Duration::from_millis(100));
+        if raw.try_send(&frame(CONTINUATION, 0, 1, &[*byte])).is_err() {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(8) {
+            break;
+        }
+    }
+    let mut answered = false;
+    while let Some(frame) = raw.next_frame() {
+        answered |= frame.kind == HEADERS && frame.stream == 1;
+    }
+    let waited = started.elapsed();
+    assert!(!answered, "the dripped block was answered");
+    assert!(
+        waited < Duration::from_secs(8),
+        "still open after {waited:?}"
     );
     others_are_still_served(&mut server);
 }

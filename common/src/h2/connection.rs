@@ -8,7 +8,7 @@
 //! against the published attacks, each bounded by a named constant below. There are no send
 //! buffers: the caller sends DATA only within `capacity`, so what a stream costs is bounded.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use super::flow::Window;
 use super::frame::{self, ErrorCode, Frame, FrameError, Head, Kind, StreamId};
@@ -23,12 +23,18 @@ pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 // ANCHOR: defences
 /// Rapid reset (CVE-2023-44487): a client opens a stream and resets it at once, thousands of
 /// times a second; each reset frees its slot in MAX_CONCURRENT_STREAMS, so the limit never
-/// bites while we start a response for every one. We count, without a clock (the connection
-/// has none; nginx counts per request too), the peer's resets of streams whose response was
-/// not finished: past `RESET_ALLOWANCE` of them, more than half of all the streams opened is
-/// an attack (GOAWAY ENHANCE_YOUR_CALM). A browser that cancels a few requests when the user
-/// navigates away stays far below either bound.
+/// bites while we start a response for every one. Two answers. A request reset before the
+/// caller polled its `Request` event is withdrawn from the queue: no work is ever started for
+/// it (the usual case, when the HEADERS and the RST_STREAM come in one read). And we count,
+/// without a clock (the connection has none; nginx counts per request too), the peer's
+/// resets of streams whose response was not finished: past `RESET_ALLOWANCE` of them, more
+/// than a quarter of all the streams opened (`RESET_SHARE`) is an attack: GOAWAY
+/// ENHANCE_YOUR_CALM. A browser that cancels a few requests when the user navigates away
+/// stays far below both; a client that sends three real requests for each reset is only a
+/// busy client (each reset costs us at most the response it asked for).
 pub const RESET_ALLOWANCE: u64 = 100;
+/// The share of streams opened that may be reset past the allowance: one in `RESET_SHARE`.
+pub const RESET_SHARE: u64 = 4;
 
 /// CONTINUATION flood (the 2024 class): HEADERS without END_HEADERS, then CONTINUATION
 /// frames forever, each buffered because a header block is decoded only whole. The block's
@@ -172,6 +178,10 @@ pub struct Connection {
     pending_control: VecDeque<u64>,
     events: VecDeque<Event>,
     window_event_queued: bool,
+    /// Streams whose `Request` event is queued and not yet polled.
+    unpolled: HashSet<StreamId>,
+    /// Streams reset before their `Request` was polled: their queued events are dropped.
+    withdrawn: HashSet<StreamId>,
     decoder: hpack::Decoder,
     encoder: hpack::Encoder,
     /// The peer's SETTINGS that shape what we send.
@@ -220,6 +230,8 @@ impl Connection {
             pending_control: VecDeque::new(),
             events: VecDeque::new(),
             window_event_queued: false,
+            unpolled: HashSet::new(),
+            withdrawn: HashSet::new(),
             decoder: hpack::Decoder::new(settings.header_table_size as usize),
             encoder: hpack::Encoder::new(),
             peer_max_frame_size: DEFAULT_MAX_FRAME_SIZE,
@@ -284,12 +296,32 @@ impl Connection {
         result
     }
 
+    /// The next event, in order. Events of a request that was reset before it was polled
+    /// never come out (see `RESET_ALLOWANCE`).
     pub fn poll_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front();
-        if event == Some(Event::WindowOpened) {
-            self.window_event_queued = false;
+        loop {
+            let event = self.events.pop_front();
+            let stream = match &event {
+                None => {
+                    // Nothing queued: nothing left to withdraw either.
+                    self.withdrawn.clear();
+                    return None;
+                }
+                Some(Event::WindowOpened) => {
+                    self.window_event_queued = false;
+                    return event;
+                }
+                Some(Event::GoAway { .. }) => return event,
+                Some(Event::Request { stream, .. }) => {
+                    self.unpolled.remove(stream);
+                    *stream
+                }
+                Some(Event::Data { stream, .. } | Event::Reset { stream, .. }) => *stream,
+            };
+            if !self.withdrawn.contains(&stream) {
+                return event;
+            }
         }
-        event
     }
 
     /// Our response head on a stream the peer opened (`:status` first, then `fields`, names
@@ -744,6 +776,7 @@ impl Connection {
                 received: 0,
             },
         );
+        self.unpolled.insert(id);
         self.events.push_back(Event::Request {
             stream: id,
             head,
@@ -819,9 +852,19 @@ impl Connection {
     /// A stream error (§5.4.2): RST_STREAM, and the stream is gone.
     fn stream_error(&mut self, id: StreamId, code: ErrorCode) -> Result<(), ConnectionError> {
         if self.streams.close(id, Closed::ResetByUs).is_some() {
-            self.events.push_back(Event::Reset { stream: id, code });
+            self.gone(id, code);
         }
         self.control_reply(Frame::RstStream(frame::RstStream { stream: id, code }))
+    }
+
+    /// Tells the caller a stream is gone: a `Reset` event, or, if its `Request` was never
+    /// polled, the withdrawal of its events (the caller never hears of it).
+    fn gone(&mut self, id: StreamId, code: ErrorCode) {
+        if self.unpolled.remove(&id) {
+            self.withdrawn.insert(id);
+        } else {
+            self.events.push_back(Event::Reset { stream: id, code });
+        }
     }
 
     fn on_rst_stream(&mut self, rst: frame::RstStream) -> Result<(), ConnectionError> {
@@ -830,13 +873,11 @@ impl Connection {
         }
         // On a closed stream it is ignored: it may have crossed our END_STREAM.
         if let Some(stream) = self.streams.close(rst.stream, Closed::ResetByPeer) {
-            self.events.push_back(Event::Reset {
-                stream: rst.stream,
-                code: rst.code,
-            });
+            self.gone(rst.stream, rst.code);
             if !stream.send_closed {
                 self.peer_resets += 1;
-                if self.peer_resets > RESET_ALLOWANCE && self.peer_resets * 2 > self.streams_opened
+                if self.peer_resets > RESET_ALLOWANCE
+                    && self.peer_resets * RESET_SHARE > self.streams_opened
                 {
                     return fail(
                         ErrorCode::ENHANCE_YOUR_CALM,

@@ -16,7 +16,7 @@ mod stream;
 
 pub use connection::{
     Connection, ConnectionError, Event, SendError, Settings, MAX_EMPTY_FRAMES, MAX_HEADER_BLOCK,
-    MAX_PENDING_CONTROL, PREFACE, RESET_ALLOWANCE,
+    MAX_PENDING_CONTROL, PREFACE, RESET_ALLOWANCE, RESET_SHARE,
 };
 pub use frame::{ErrorCode, StreamId};
 pub use head::RequestHead;

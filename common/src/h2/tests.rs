@@ -387,6 +387,7 @@ fn frames_on_idle_streams_are_connection_errors() {
 fn half_closed_remote() {
     let mut peer = Peer::new();
     peer.get(1, true);
+    assert_eq!(request_stream(&peer.events()), [StreamId(1)]);
     peer.send(&raw(0, flags::END_STREAM, 1, b"test"));
     peer.stream_error(1, ErrorCode::STREAM_CLOSED);
     assert!(peer.events().contains(&Event::Reset {
@@ -418,6 +419,7 @@ fn half_closed_remote() {
 fn closed_after_the_peer_reset_it() {
     let mut peer = Peer::new();
     peer.get(1, false);
+    assert_eq!(request_stream(&peer.events()), [StreamId(1)]);
     peer.send(&raw(3, 0, 1, b"\0\0\0\x08"));
     assert!(peer.events().contains(&Event::Reset {
         stream: StreamId(1),
@@ -1105,7 +1107,39 @@ fn two_step_goaway() {
 // --- the defences -----------------------------------------------------------------------
 
 #[test]
+fn a_request_reset_before_it_is_polled_never_reaches_the_caller() {
+    let mut peer = Peer::new();
+    let mut bytes = peer.headers_frame(1, &GET, true);
+    bytes.extend(raw(3, 0, 1, b"\0\0\0\x08"));
+    bytes.extend(peer.headers_frame(3, &GET, false));
+    bytes.extend(raw(0, 0, 3, b"body"));
+    // A stream error of ours, before its request was polled, withdraws it the same way.
+    bytes.extend(raw(8, 0, 3, b"\0\0\0\0"));
+    bytes.extend(peer.headers_frame(5, &GET, true));
+    peer.send(&bytes);
+    assert_eq!(
+        peer.events(),
+        [Event::Request {
+            stream: StreamId(5),
+            head: RequestHead {
+                method: "GET".into(),
+                scheme: "https".into(),
+                authority: Some("localhost".into()),
+                path: "/".into(),
+                fields: vec![],
+            },
+            end_stream: true,
+        }]
+    );
+    peer.stream_error(3, ErrorCode::PROTOCOL_ERROR);
+    // What was withdrawn is remembered as reset: later frames get their usual answers.
+    peer.send(&raw(0, 0, 1, b"late"));
+    peer.stream_error(1, ErrorCode::STREAM_CLOSED);
+}
+
+#[test]
 fn rapid_reset_is_stopped() {
+    // HEADERS then RST_STREAM, over and over, in one write.
     let mut peer = Peer::new();
     let mut id = 1;
     let mut attack = Vec::new();
@@ -1115,14 +1149,40 @@ fn rapid_reset_is_stopped() {
         id += 2;
     }
     peer.send(&attack);
+    assert!(
+        request_stream(&peer.events()).is_empty(),
+        "no work started for any of them"
+    );
     peer.connection_error(ErrorCode::ENHANCE_YOUR_CALM);
 
-    // A client that cancels now and then is not an attacker.
+    // The same, each reset after the caller took the request, with a real request between
+    // (half the streams reset): past the allowance, still more than a quarter.
     let mut peer = Peer::new();
     let mut id = 1;
-    for round in 0..400 {
+    for round in 0.. {
         peer.get(id, true);
-        if round % 3 == 0 {
+        peer.events();
+        peer.conn
+            .send_headers(StreamId(id), 204, &[], true)
+            .unwrap();
+        peer.get(id + 2, true);
+        assert_eq!(request_stream(&peer.events()), [StreamId(id + 2)]);
+        peer.send(&raw(3, 0, id + 2, b"\0\0\0\x08"));
+        if peer.result.is_err() {
+            assert_eq!(round, RESET_ALLOWANCE, "the first reset past the allowance");
+            break;
+        }
+        id += 4;
+    }
+    peer.connection_error(ErrorCode::ENHANCE_YOUR_CALM);
+
+    // A client that cancels one request in five is not an attacker.
+    let mut peer = Peer::new();
+    let mut id = 1;
+    for round in 0..1000 {
+        peer.get(id, true);
+        peer.events();
+        if round % 5 == 0 {
             peer.send(&raw(3, 0, id, b"\0\0\0\x08"));
         } else {
             peer.conn
