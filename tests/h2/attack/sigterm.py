@@ -65,7 +65,7 @@ def case1(a):
     c = Conn(port, timeout=5)
     c.auto_ping = False
     c.send(c.headers(1, request_fields("GET", a.big, "localhost", "http"), end_stream=True))
-    body = b""
+    body = bytearray()
     while len(body) < 65535:
         f = c.until(lambda f: f.kind == DATA)
         body += f.payload
@@ -98,8 +98,8 @@ def case1(a):
     want = hashlib.sha256(open(os.path.join(a.root, a.big.lstrip("/")), "rb").read()).hexdigest()
     whole = hashlib.sha256(body).hexdigest() == want
     ok = whole and closed and code == 0 and final == 1 and events[:2] == ["GOAWAY(last=2147483647,NO_ERROR)", "PING"]
-    print("sigterm_download   %s -- %s; body whole=%s; closed=%s; exit %s after %s s (grace %s)" % (
-        "ok" if ok else "FAIL", " ".join(events), whole, closed, code, took and round(took, 1), grace))
+    print("sigterm_download   %s -- %s; body whole=%s (%d bytes); closed=%s; exit %s after %s s (grace %s)" % (
+        "ok" if ok else "FAIL", " ".join(events), whole, len(body), closed, code, took and round(took, 1), grace))
     return ok
 
 
