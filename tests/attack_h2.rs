@@ -146,7 +146,6 @@ fn rapid_reset_paired_with_finished_requests_is_still_stopped() {
 /// graceful stop, no GOAWAY, exit by signal. The fix is to create the `Signals` before the
 /// first line is printed.
 #[test]
-#[ignore = "open on stage07 as of 12:13 (board: exact patch given); remove once main.rs creates its Signals before the startup line"]
 fn a_sigterm_right_after_the_startup_line_stops_gracefully() {
     use std::io::BufRead;
     use std::process::{Command, Stdio};

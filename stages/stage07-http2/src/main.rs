@@ -132,6 +132,18 @@ fn main() {
         let signals = plain.is_none();
         let mut server = event_loop::<Tls>(&args, site.clone(), tls, listener, signals)
             .map_err(|e| format!("cannot start the event loop: {e}"))?;
+        // With two loops, the signals are caught from here on, before the startup line tells
+        // anyone we are up: a SIGTERM that follows it at once must stop us gracefully, not
+        // kill us (the signals thread that acts on them starts below).
+        let caught = if signals {
+            None
+        } else {
+            use signal_hook::consts::{SIGINT, SIGTERM};
+            Some(
+                signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+                    .map_err(|e| format!("cannot wait for signals: {e}"))?,
+            )
+        };
         let bound = server.listener().ok_or("no listener")?;
         println!(
             "{}",
@@ -170,10 +182,10 @@ fn main() {
                 "stage07: note: {fd_limit} descriptors allowed; accepting pauses when they run out"
             );
         }
-        let Some((handle, thread)) = cleartext else {
+        let (Some((handle, thread)), Some(caught)) = (cleartext, caught) else {
             return server.run().map_err(|e| format!("event loop failed: {e}"));
         };
-        stop_both_on_signals(server.handle(), handle)
+        stop_both_on_signals(caught, server.handle(), handle)
             .map_err(|e| format!("cannot wait for signals: {e}"))?;
         let first = server.run();
         let second = thread
@@ -229,11 +241,10 @@ fn cleartext_loop(
 /// finishes its open connections within --grace), the second ends the process at once, as
 /// one loop owning the signals does.
 fn stop_both_on_signals<A: Send + 'static, B: Send + 'static>(
+    mut signals: signal_hook::iterator::Signals,
     a: Handle<A>,
     b: Handle<B>,
 ) -> std::io::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
