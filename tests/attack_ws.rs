@@ -207,39 +207,6 @@ fn a_graceful_stop_sends_1001_to_idle_websockets() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Finding: an HTTP/1.0 handshake on a WebSocket route is answered as a missing file.
-// ---------------------------------------------------------------------------------------
-
-/// Issue 14: the handshake is a GET over HTTP/1.1, "else 400"; `common::ws::handshake` does
-/// answer 400, but eventloop's HTTP session never hands an HTTP/1.0 request over (RFC 9110
-/// section 7.8 has HTTP/1.0 ignore `Upgrade`), so the request is served as a file, and
-/// `/ws/echo` is not one: 404, which tells the client the endpoint does not exist.
-#[test]
-#[ignore = "attack-ws finding 6, decided against: RFC 9110 section 7.8 has a server ignore \
-            Upgrade in HTTP/1.0, so the request is a file request (404), as tests/conformance/ws.rs \
-            requests_without_an_upgrade_are_plain_http asserts; issue 14 asks 400 for a bad key"]
-fn an_http10_handshake_on_a_websocket_route_is_400_not_404() {
-    let server = STAGE.start();
-    let mut client = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
-    client
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let head = format!(
-        "GET /ws/echo HTTP/1.0\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    client.write_all(head.as_bytes()).expect("send");
-    let mut answer = Vec::new();
-    let _ = client.read_to_end(&mut answer);
-    let answer = String::from_utf8_lossy(&answer);
-    assert!(
-        answer.starts_with("HTTP/1.1 400 "),
-        "{}",
-        answer.lines().next().unwrap_or("(nothing)")
-    );
-}
-
-// ---------------------------------------------------------------------------------------
 // Attacks that must keep failing: the codec's violations as the real server answers them.
 // ---------------------------------------------------------------------------------------
 
