@@ -21,6 +21,7 @@
 //! own loop because writing it is that chapter's lesson, and this crate is where the loop
 //! lives from then on.
 
+pub mod certs;
 pub mod http1;
 #[cfg(feature = "h2")]
 pub mod http2;

@@ -12,10 +12,9 @@
 //! the wiring of a `Site` into the library's HTTP/1.1 session over TLS, with a few verifier
 //! threads for bcrypt so that no password check runs on the loop.
 
-mod tls;
-
 use clap::Parser;
 use common::{AccessLog, CommonArgs, GraceArgs, Site, TimeoutArgs};
+use eventloop::certs;
 use eventloop::http1::{Env, HttpOnly};
 use eventloop::{Config, EventLoop, Tls, Verifiers};
 use std::net::TcpListener;
@@ -134,13 +133,13 @@ fn main() {
 /// is the startup line).
 fn tls_config(args: &Args) -> Result<(Arc<rustls::ServerConfig>, Option<String>), String> {
     let (identity, fingerprint) = match (&args.cert, &args.key) {
-        (Some(cert), Some(key)) => (tls::load(cert, key)?, None),
+        (Some(cert), Some(key)) => (certs::load(cert, key)?, None),
         _ => {
-            let (identity, fingerprint) = tls::self_signed()?;
+            let (identity, fingerprint) = certs::self_signed()?;
             (identity, Some(fingerprint))
         }
     };
-    Ok((tls::server_config(identity)?, fingerprint))
+    Ok((certs::server_config(identity, certs::HTTP1)?, fingerprint))
 }
 
 /// The users of `--htpasswd` and `--auth`. Checking a bcrypt password takes milliseconds on

@@ -19,11 +19,10 @@
 //! handles, so a graceful stop drains both ports at once (a loop that owned them would stop
 //! only itself, and could not tell the other).
 
-mod tls;
-
 use clap::Parser;
 use common::auth::Verified;
 use common::{AccessLog, CommonArgs, GraceArgs, Site, TimeoutArgs};
+use eventloop::certs;
 use eventloop::http1::Env;
 use eventloop::http2::Http1And2;
 use eventloop::{Config, EventLoop, Handle, Plain, Tls, Transport, Verifiers};
@@ -269,13 +268,16 @@ fn stop_both_on_signals<A: Send + 'static, B: Send + 'static>(
 /// is the startup line).
 fn tls_config(args: &Args) -> Result<(Arc<rustls::ServerConfig>, Option<String>), String> {
     let (identity, fingerprint) = match (&args.cert, &args.key) {
-        (Some(cert), Some(key)) => (tls::load(cert, key)?, None),
+        (Some(cert), Some(key)) => (certs::load(cert, key)?, None),
         _ => {
-            let (identity, fingerprint) = tls::self_signed()?;
+            let (identity, fingerprint) = certs::self_signed()?;
             (identity, Some(fingerprint))
         }
     };
-    Ok((tls::server_config(identity)?, fingerprint))
+    Ok((
+        certs::server_config(identity, certs::H2_THEN_HTTP1)?,
+        fingerprint,
+    ))
 }
 
 /// The users of `--htpasswd` and `--auth`. Checking a bcrypt password takes milliseconds on

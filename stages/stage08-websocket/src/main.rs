@@ -15,12 +15,12 @@
 mod hub;
 mod lines;
 mod outbox;
-mod tls;
 mod web;
 mod websocket;
 
 use clap::Parser;
 use common::{AccessLog, CommonArgs, GraceArgs, Site, TimeoutArgs};
+use eventloop::certs;
 use eventloop::http1::{Env, Switch};
 use eventloop::{Config, ConnectionId, EventLoop, Handle, Plain, Tls};
 use hub::{Delivery, HubSender};
@@ -257,13 +257,13 @@ fn web_service(args: &Args, place: usize, hub: HubSender<Member>) -> Result<web:
 /// fingerprint (as stage06).
 fn tls_config(args: &Args) -> Result<(Arc<rustls::ServerConfig>, Option<String>), String> {
     let (identity, fingerprint) = match (&args.cert, &args.key) {
-        (Some(cert), Some(key)) => (tls::load(cert, key)?, None),
+        (Some(cert), Some(key)) => (certs::load(cert, key)?, None),
         _ => {
-            let (identity, fingerprint) = tls::self_signed()?;
+            let (identity, fingerprint) = certs::self_signed()?;
             (identity, Some(fingerprint))
         }
     };
-    Ok((tls::server_config(identity)?, fingerprint))
+    Ok((certs::server_config(identity, certs::HTTP1)?, fingerprint))
 }
 
 /// The one line that says the server is up, and where: the HTTP URL first (as every stage's

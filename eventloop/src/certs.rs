@@ -1,12 +1,13 @@
-//! The TLS configuration: which certificate we present, which protocol versions and which
-//! application protocols (ALPN) we agree to. Built once at start-up and shared by every
-//! connection; the per-connection TLS state lives in eventloop's `Tls` transport. stage06's
-//! file, with one change: ALPN offers `h2` before `http/1.1`.
+//! Certificates for the TLS listeners of stages 06 to 08: which certificate we present, which
+//! protocol versions and which application protocols (ALPN) we agree to. Built once at
+//! start-up and shared by every connection; the per-connection TLS state is the `Tls`
+//! transport (`transport.rs`). This was stage06's `tls.rs`; stage07 and stage08 need the same
+//! three things with another ALPN list, so it lives here, with the list as a parameter.
 //!
-//! Without `--cert` and `--key` we make a self-signed certificate for localhost at start-up,
-//! so `cargo run -p stage07 -- 8443 ./www` works at once. A browser will warn (nobody vouches
-//! for it); the SHA-256 fingerprint we print lets a person check by hand that the certificate
-//! their client was shown is the one this process made.
+//! Without `--cert` and `--key` a stage makes a self-signed certificate for localhost at
+//! start-up, so `cargo run -p stage06 -- 8443 ./www` works at once. A browser will warn
+//! (nobody vouches for it); the SHA-256 fingerprint a stage prints lets a person check by hand
+//! that the certificate their client was shown is the one this process made.
 
 use rustls::crypto::ring as provider;
 use rustls::ServerConfig;
@@ -69,21 +70,31 @@ pub fn self_signed() -> Result<(Identity, String), String> {
 
 // ANCHOR: config
 /// The server's TLS settings: TLS 1.3 and 1.2 only (1.0 and 1.1 are broken and deprecated,
-/// RFC 8996), the ring crypto provider, and ALPN `h2` then `http/1.1`: rustls picks the
-/// first of ours that the client offers, so a browser gets HTTP/2 and a client that offers
-/// only `http/1.1` (or no ALPN at all) gets stage06's HTTP/1.1. RFC 9113 section 9.2 asks
-/// h2 over TLS for TLS 1.2 or later with a strong cipher suite, which is all rustls has.
-pub fn server_config(identity: Identity) -> Result<Arc<ServerConfig>, String> {
+/// RFC 8996), the ring crypto provider, and the application protocols of `alpn`, in our
+/// order of preference: rustls picks the first of ours that the client offers, and refuses a
+/// client that offers only others rather than letting it be misunderstood.
+pub fn server_config(identity: Identity, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>, String> {
     let mut config = ServerConfig::builder_with_provider(Arc::new(provider::default_provider()))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| format!("TLS setup: {e}"))?
         .with_no_client_auth()
         .with_single_cert(identity.chain, identity.key)
         .map_err(|e| format!("the certificate and key do not make a usable pair: {e}"))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
     Ok(Arc::new(config))
 }
 // ANCHOR_END: config
+
+// ANCHOR: alpn
+/// ALPN for a server that speaks HTTP/1.1 only (stage06; stage08, whose WebSocket upgrade is
+/// an HTTP/1.1 request): a client that offers only `h2` is refused rather than misunderstood.
+pub const HTTP1: &[&[u8]] = &[b"http/1.1"];
+/// ALPN for stage07: `h2` first, so a browser gets HTTP/2, and `http/1.1` for a client that
+/// offers only it. A client that sends no ALPN at all (wrk, old scripts) gets HTTP/1.1 too:
+/// that is the HTTP/1.1 session's default. RFC 9113 section 9.2 asks h2 over TLS for TLS 1.2
+/// or later with a strong cipher suite, which is all rustls has.
+pub const H2_THEN_HTTP1: &[&[u8]] = &[b"h2", b"http/1.1"];
+// ANCHOR_END: alpn
 
 #[cfg(test)]
 mod tests {
@@ -93,7 +104,10 @@ mod tests {
     fn self_signed_certificates_make_a_config() {
         let (identity, fingerprint) = self_signed().expect("generate");
         assert_eq!(fingerprint.len(), 32 * 3 - 1);
-        let config = server_config(identity).expect("config");
+        let config = server_config(identity, HTTP1).expect("config");
+        assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        let (identity, _) = self_signed().expect("generate");
+        let config = server_config(identity, H2_THEN_HTTP1).expect("config");
         assert_eq!(
             config.alpn_protocols,
             vec![b"h2".to_vec(), b"http/1.1".to_vec()]
