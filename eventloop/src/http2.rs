@@ -731,7 +731,11 @@ impl Http2 {
         // up the stream ids), or the client has gone: nothing more can happen here. (A GOAWAY
         // from the client alone closes nothing: it may still ask for a PING's answer.)
         let done = self.connection.is_done() && (self.stopping || self.peer_goaway.is_none());
-        if done || (idle && self.peer_done) {
+        // The client has ended its side (FIN, or TLS close_notify), and what we still owe
+        // cannot go without it: a window it will never open, a header block or a body it will
+        // never finish. Only a password verdict to come can still move on its own.
+        let stranded = self.peer_done && self.waiting.is_empty();
+        if done || stranded {
             return self.start_lingering(io, turn.now);
         }
         if !idle {

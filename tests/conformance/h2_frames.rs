@@ -32,6 +32,7 @@ macro_rules! h2_frames_behaviours {
             a_ping_flood_from_a_client_that_never_reads,
             a_settings_flood_from_a_client_that_never_reads,
             a_window_that_never_opens_meets_the_send_timeout,
+            a_client_gone_with_its_window_shut_is_closed_at_once,
         ]);
     };
 }
@@ -461,5 +462,28 @@ pub fn a_window_that_never_opens_meets_the_send_timeout(stage: &Stage) {
         "closed after {waited:?}"
     );
     assert!(waited < Duration::from_secs(10), "closed after {waited:?}");
+    others_are_still_served(&mut server);
+}
+
+/// The same shut window, but the client then ends its side (a FIN): no WINDOW_UPDATE can come
+/// any more, so the body it is owed can never go, and the server closes at once instead of
+/// holding the connection until the send timeout (30 s by default; and a graceful stop would
+/// wait for it, then cut it off and exit 1).
+pub fn a_client_gone_with_its_window_shut_is_closed_at_once(stage: &Stage) {
+    let (mut server, port) = start(stage, &[]);
+    let mut raw = Raw::connect(port);
+    let mut hello = PREFACE.to_vec();
+    hello.extend_from_slice(&settings(&[(0x4, 0)]));
+    raw.send(&hello);
+    raw.send(&get(1, "/big.bin"));
+    assert!(raw.until(HEADERS, Some(1)).is_some(), "the response head");
+    raw.stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("shutdown");
+    let started = Instant::now();
+    while raw.next_frame().is_some() {}
+    let waited = started.elapsed();
+    assert!(raw.is_closed(), "the server closes the connection");
+    assert!(waited < Duration::from_secs(5), "closed after {waited:?}");
     others_are_still_served(&mut server);
 }
