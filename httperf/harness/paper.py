@@ -32,8 +32,8 @@ from pathlib import Path
 
 from .scenarios import TLS
 from .servers import Server, StageServer, user_line
-from .util import LIVE_GROUPS, REPO, HarnessError, apt_install, free_port, kill_group, log, \
-    run_cmd
+from .util import LIVE_GROUPS, REPO, HarnessError, apt_install, find_program, free_port, \
+    kill_group, log, run_cmd
 
 # =================================================================================================
 # The paper's numbers, as it reports them (its server: PHP, over HTTPS; its machine: unknown).
@@ -371,12 +371,10 @@ class Paper:
         """What the experiments run, from Debian if missing (as the main harness does)."""
         want = {"ab": "apache2-utils", "curl": "curl", "wrk": "wrk", "nginx": "nginx",
                 "openssl": "openssl", "h2load": "nghttp2-client", "h2o": "h2o"}
-        missing = [pkg for prog, pkg in want.items() if not shutil.which(prog)
-                   and not Path(f"/usr/sbin/{prog}").exists()]
+        missing = [pkg for prog, pkg in want.items() if not find_program(prog)]
         if missing:
             apt_install(missing)
-        still = [prog for prog in want if not shutil.which(prog)
-                 and not Path(f"/usr/sbin/{prog}").exists()]
+        still = [prog for prog in want if not find_program(prog)]
         if still:
             raise HarnessError(f"missing after apt-get install: {' '.join(still)}")
 
@@ -407,7 +405,7 @@ class Paper:
                              workers=workers)
             srv.serve_tls(port, cert)
             self.servers.append((srv, True))
-        if shutil.which("h2o"):  # installed above; only experiment 4 uses it
+        if find_program("h2o"):  # installed above; only experiment 4 uses it
             port = free_port(19400, taken)
             self.h2o = PaperH2o("h2o", port, self.scratch / "h2o", www, frozenset({TLS}))
             self.h2o.serve_tls(port, cert)
