@@ -52,6 +52,7 @@ pub fn request<'a>(
         if_range: None,
         authorization: None,
         accept: None,
+        accept_encoding: None,
         referer: None,
         user_agent: None,
     };
@@ -89,6 +90,10 @@ pub fn request<'a>(
             }
             "accept" => {
                 request::append_list(&mut request.accept, value);
+                continue;
+            }
+            "accept-encoding" => {
+                request::append_list(&mut request.accept_encoding, value);
                 continue;
             }
             "if-modified-since" => {
