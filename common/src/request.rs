@@ -831,6 +831,11 @@ mod tests {
         assert_eq!(request.range.as_deref(), Some("bytes=0-1"));
         let (request, _) = complete("GET / HTTP/1.1\r\nHost: a\r\nconnection: close\r\n\r\n");
         assert!(request.connection_close);
+        // Accept-Encoding fields are one list, whatever the case of their name.
+        let (request, _) = complete(
+            "GET / HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\naccept-encoding: br;q=0.5\r\n\r\n",
+        );
+        assert_eq!(request.accept_encoding.as_deref(), Some("gzip, br;q=0.5"));
     }
 
     #[test]

@@ -220,6 +220,15 @@ mod tests {
         assert_eq!(request.version, Version::Http20);
         assert_eq!(request.user_agent.as_deref(), Some("h2 test"));
         assert_eq!(request.body, BodyFraming::None);
+        // Several accept-encoding fields are one list, as in HTTP/1.1 (precompressed files).
+        let coded = super::request(
+            "GET",
+            None,
+            "/",
+            fields(&[("accept-encoding", "gzip"), ("accept-encoding", "br;q=0.5")]),
+        )
+        .expect("request");
+        assert_eq!(coded.accept_encoding.as_deref(), Some("gzip, br;q=0.5"));
         assert_eq!(
             request.request_line(),
             "GET /docs/a%20b.txt?x=1 HTTP/2.0",
