@@ -103,7 +103,7 @@ pub fn preference(accept_encoding: Option<&str>) -> Preference {
         }
     }
     // Stable: brotli stays before gzip when the weights tie.
-    ranked.sort_by(|a, b| b.0.cmp(&a.0));
+    ranked.sort_by_key(|&(q, _)| std::cmp::Reverse(q));
     let mut preference = Preference::IDENTITY;
     for (_, coding) in ranked {
         preference.codings[preference.len] = coding;
