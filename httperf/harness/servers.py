@@ -47,7 +47,6 @@ STAGE_CAPS: dict[str, frozenset[str]] = {
 STAGE_CAPS_NOTE = {
     "stage06": "serves TLS only: measured in scenario 9 alone",
     "stage07": "TLS port (ALPN h2, http/1.1) and --plain-port (h2 prior knowledge or HTTP/1.1)",
-    "stage09": "2 worker processes; a plain and a TLS [[listener]] from conf/stage09.toml",
 }
 PEER_CAPS_NOTE = {
     "h2o": "here for HTTP/2: measured in scenarios 10 and 11 only",
@@ -404,8 +403,11 @@ class StageServer(Server):
                   "built with `cargo build --release -p stageNN`; stage06, which serves HTTPS only, "
                   "with `--cert FILE --key FILE` (the certificate below); stage07 with "
                   "`--cert FILE --key FILE --plain-port PLAIN TLS_PORT ROOT` (HTTP/2 and "
-                  "HTTP/1.1 on both ports).")
-    tls_note = "stage06: rustls, on its one port; stage07: rustls, ALPN h2 and http/1.1"
+                  "HTTP/1.1 on both ports); stage09 with `--config FILE` from "
+                  "conf/stage09.toml: `workers = 2`, a plain and a TLS `[[listener]]`, no "
+                  "access log, `http2 = true` when the build accepts it (HTTP/2 n/a if not).")
+    tls_note = ("stage06: rustls, on its one port; stage07 and stage09: rustls, ALPN h2 (when "
+                "built with it) and http/1.1")
 
     def __init__(self, *a, binary: Path, **kw):
         super().__init__(*a, **kw)
