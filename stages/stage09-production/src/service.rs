@@ -116,6 +116,11 @@ pub struct ToMaster {
 }
 
 impl LogSink for ToMaster {
+    /// Without an access log the metrics need the facts only: no line is formatted.
+    fn wants_text(&self) -> bool {
+        self.pipe.is_some()
+    }
+
     fn line(&self, line: &str, facts: &LineFacts) {
         self.slot.record(facts, SystemTime::now());
         if let Some(pipe) = &self.pipe {
