@@ -73,6 +73,7 @@ pipelining_behaviours!(crate::STAGE);
 resilience_behaviours!(crate::STAGE);
 pool_behaviours!(crate::STAGE);
 eventloop_behaviours!(crate::STAGE);
+precompressed_behaviours!(crate::STAGE);
 
 /// A folder of its own for one test: configs, logs.
 fn scratch(name: &str) -> PathBuf {

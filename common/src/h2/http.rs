@@ -52,6 +52,7 @@ pub fn request<'a>(
         if_range: None,
         authorization: None,
         accept: None,
+        accept_encoding: None,
         referer: None,
         user_agent: None,
     };
@@ -93,6 +94,10 @@ pub fn request<'a>(
             }
             "accept" => {
                 request::append_list(&mut request.accept, value());
+                continue;
+            }
+            "accept-encoding" => {
+                request::append_list(&mut request.accept_encoding, value);
                 continue;
             }
             "if-modified-since" => {
@@ -224,6 +229,15 @@ mod tests {
         assert_eq!(request.version, Version::Http20);
         assert_eq!(request.user_agent.as_deref(), Some("h2 test"));
         assert_eq!(request.body, BodyFraming::None);
+        // Several accept-encoding fields are one list, as in HTTP/1.1 (precompressed files).
+        let coded = super::request(
+            "GET",
+            None,
+            "/",
+            fields(&[("accept-encoding", "gzip"), ("accept-encoding", "br;q=0.5")]),
+        )
+        .expect("request");
+        assert_eq!(coded.accept_encoding.as_deref(), Some("gzip, br;q=0.5"));
         assert_eq!(
             request.request_line(),
             "GET /docs/a%20b.txt?x=1 HTTP/2.0",

@@ -47,6 +47,12 @@ pub struct Config {
     /// The URL path served for missing page routes (single-page apps), e.g. `/index.html`.
     #[serde(default)]
     pub fallback: Option<Spanned<String>>,
+    /// Serve `x.br` / `x.gz`, found beside `x`, to clients whose Accept-Encoding takes them
+    /// (nginx's `gzip_static on`). Off unless asked, as in nginx and h2o: a sibling is a
+    /// second copy the server cannot check, and a stale `app.css.gz` beside an edited
+    /// `app.css` would quietly send browsers the old file.
+    #[serde(default)]
+    pub precompressed: bool,
     /// HTTP/2 (ALPN h2, and the cleartext preface). Not in this build yet: see `check`.
     #[serde(default)]
     pub http2: Option<Spanned<bool>>,
@@ -443,6 +449,7 @@ mod tests {
     fn a_minimal_file_has_every_default() {
         let config = Config::parse("root = \"/srv\"\n[[listener]]\nport = 8080\n").expect("ok");
         assert_eq!(config.worker_mode, WorkerMode::Processes);
+        assert!(!config.precompressed);
         assert_eq!(*config.timeouts.idle.get_ref(), 5);
         assert_eq!(*config.timeouts.grace.get_ref(), 10);
         assert!(config.listeners[0].address.get_ref().is_unspecified());

@@ -136,6 +136,10 @@ struct Args {
     #[arg(long, value_name = "PATH")]
     fallback: Option<String>,
 
+    /// Send x.br / x.gz found beside x to clients that accept them (nginx's gzip_static)
+    #[arg(long)]
+    precompressed: bool,
+
     /// Started as root, workers become USER
     #[arg(long, value_name = "USER")]
     user: Option<String>,
@@ -262,6 +266,7 @@ fn from_command_line(args: &Args) -> Config {
         group: args.group.clone().map(here),
         chroot: args.chroot.then(|| here(true)),
         fallback: args.fallback.clone().map(here),
+        precompressed: args.precompressed,
         http2: None,
         error_log: args.error_log.clone().map(here),
         timeouts: config::Timeouts {

@@ -176,6 +176,9 @@ fn site(root: &Path, plan: &Plan) -> Result<Site, String> {
     if let Some(fallback) = &plan.config.fallback {
         site = site.with_fallback(fallback.get_ref());
     }
+    if plan.config.precompressed {
+        site = site.with_precompressed();
+    }
     if let Some(auth) = &plan.config.auth {
         let users = service::users(auth, plan.loaded.htpasswd.as_deref()).map_err(|m| m.message)?;
         site = site.with_auth(users, &auth.realm);
