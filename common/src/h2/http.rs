@@ -65,7 +65,7 @@ pub fn request<'a>(
     let mut if_modified_since_fields = 0;
     for (name, raw) in fields {
         // A value is copied into a String only for the fields kept below: most of what a
-        // client sends (accept-encoding, accept-language, sec-*...) is skipped unread, not
+        // client sends (accept-language, sec-*, cookie...) is skipped unread, not
         // copied to be dropped (an allocation per ignored field, on every request).
         let value = || String::from_utf8_lossy(raw).into_owned();
         let slot = match name {
@@ -97,7 +97,7 @@ pub fn request<'a>(
                 continue;
             }
             "accept-encoding" => {
-                request::append_list(&mut request.accept_encoding, value);
+                request::append_list(&mut request.accept_encoding, value());
                 continue;
             }
             "if-modified-since" => {
