@@ -385,8 +385,9 @@ impl Http2 {
     // ANCHOR_END: events
 
     // ANCHOR: request
-    /// A request head: answered from the cache when it can be, else by the site, else (a
-    /// bcrypt password) after a verdict from the verifiers.
+    /// A request head: answered by the stage's pages ([`Env::pages`]), else from the cache
+    /// when it can be, else by the site, else (a bcrypt password) after a verdict from the
+    /// verifiers.
     fn on_request(&mut self, stream: StreamId, head: RequestHead, env: &mut Env) {
         let fields = head
             .fields
@@ -405,6 +406,15 @@ impl Http2 {
                     return self.send_response(stream, None, response, None, env);
                 }
             };
+        // The stage's own pages first, as HTTP/1.1 does (stage09's `/healthz`, which says 503
+        // while the loop drains, and `/metrics`).
+        if let Some(response) = env
+            .pages
+            .as_ref()
+            .and_then(|pages| pages(&request, env.draining))
+        {
+            return self.send_response(stream, Some(&request), response, None, env);
+        }
         if let Some(hit) = env.cache.lookup(&env.site, &request, env.now) {
             let date = env.dates.get(env.wall);
             let fields = h2::http::hit_fields(&hit, date, env.server);

@@ -47,7 +47,8 @@ pub struct Config {
     /// The URL path served for missing page routes (single-page apps), e.g. `/index.html`.
     #[serde(default)]
     pub fallback: Option<Spanned<String>>,
-    /// HTTP/2 (ALPN h2, and the cleartext preface). Not in this build yet: see `check`.
+    /// HTTP/2 (ALPN h2 on TLS listeners, the preface on cleartext ones); absent: on. See
+    /// [`Config::http2`].
     #[serde(default)]
     pub http2: Option<Spanned<bool>>,
     /// Where the master and the workers say what went wrong; absent: stderr.
@@ -264,6 +265,14 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
 
 // ANCHOR: parse
 impl Config {
+    /// Whether the workers speak HTTP/2. On unless `http2 = false`: every browser and CDN
+    /// speaks it, and h2o and Caddy have it on by default (nginx asks for `http2 on`, a
+    /// default from when HTTP/2 was new). Off, a TLS client is offered `http/1.1` only and
+    /// the cleartext preface is answered as HTTP/1.1.
+    pub fn http2(&self) -> bool {
+        self.http2.as_ref().is_none_or(|on| *on.get_ref())
+    }
+
     /// Parses the text of a config file. Syntax, types and unknown keys fail here.
     pub fn parse(text: &str) -> Result<Config, Mistake> {
         toml::from_str(text).map_err(|e: toml::de::Error| Mistake {
@@ -312,13 +321,6 @@ impl Config {
                 return Err(Mistake::at(&log.keep, "access_log.keep must be 1 to 1000"));
             }
         }
-        if let Some(http2) = self.http2.as_ref().filter(|on| *on.get_ref()) {
-            // The seam is in service.rs (`switch`); stage07's session plugs in there.
-            return Err(Mistake::at(
-                http2,
-                "http2 = true needs stage07's session: not in this build",
-            ));
-        }
         let mut seen: Vec<SocketAddr> = Vec::new();
         let metrics = self.metrics.iter().map(|m| (&m.address, &m.port));
         let listeners = self.listeners.iter().map(|l| (&l.address, &l.port));
@@ -364,7 +366,7 @@ impl Config {
         for (index, listener) in self.listeners.iter().enumerate() {
             if let Some(tls) = &listener.tls {
                 let pem = crate::tls::Pem::read(tls)?;
-                pem.server_config().map_err(|e| Mistake::at(&tls.cert, e))?;
+                pem.server_config(self.http2()).map_err(|e| Mistake::at(&tls.cert, e))?;
                 pems.push(crate::tls::ListenerPem {
                     listener: index,
                     pem,

@@ -24,7 +24,7 @@ use crate::logs::Pipe;
 use crate::metrics::{Shared, Slot};
 use crate::service::{self, Stage09, ToMaster};
 use common::{AccessLog, Site, TimeoutArgs};
-use eventloop::http1::{Env, Pages};
+use eventloop::http1::{Env, Pages, Switch};
 use eventloop::{EventLoop, Handle, Plain, Tls, Transport, Verifiers};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -101,7 +101,7 @@ pub fn run() -> Result<(), String> {
             Some(_) => {
                 let pem = plan.loaded.pems.iter().find(|p| p.listener == index);
                 let pem = pem.ok_or("a TLS listener without its certificate")?;
-                Some(pem.pem.server_config()?)
+                Some(pem.pem.server_config(config.http2())?)
             }
         };
         for _ in 0..plan.threads.max(1) {
@@ -216,6 +216,11 @@ fn build<T: Transport>(
     let mut http = Env::new(parts.site.clone(), log, &timeouts, "stage09");
     http.send_timeout = Duration::from_secs(*t.send.get_ref());
     http.pages = Some(pages);
+    if config.http2() {
+        // As stage07: ALPN `h2` (offered first, `tls.rs`) and the preface on cleartext
+        // listeners hand the connection to HTTP/2 (`service.rs`).
+        http.switches = vec![Switch::Alpn(b"h2".to_vec()), Switch::Preface];
+    }
     let loop_config = eventloop::Config {
         name: "stage09",
         max_connections: usize::try_from(*config.max_connections.get_ref()).unwrap_or(usize::MAX),
