@@ -366,7 +366,8 @@ impl Config {
         for (index, listener) in self.listeners.iter().enumerate() {
             if let Some(tls) = &listener.tls {
                 let pem = crate::tls::Pem::read(tls)?;
-                pem.server_config(self.http2()).map_err(|e| Mistake::at(&tls.cert, e))?;
+                pem.server_config(self.http2())
+                    .map_err(|e| Mistake::at(&tls.cert, e))?;
                 pems.push(crate::tls::ListenerPem {
                     listener: index,
                     pem,

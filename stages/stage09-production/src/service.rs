@@ -115,7 +115,10 @@ impl<T: Transport> HttpService<T> for Stage09 {
             Switch::Preface => {}
             _ => return None,
         }
-        Some(Box::new(Counted::new(Box::new(Http2::new(read)), self.slot)))
+        Some(Box::new(Counted::new(
+            Box::new(Http2::new(read)),
+            self.slot,
+        )))
     }
 }
 
