@@ -101,7 +101,9 @@ impl Run {
                     break;
                 }
                 let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                sink.lock().unwrap_or_else(|e| e.into_inner()).push_str(&text);
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_str(&text);
             }
         });
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
@@ -150,7 +152,10 @@ impl Run {
     }
 
     fn stderr(&self) -> String {
-        self.stderr.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The access log line whose User-Agent is `agent`, waiting for the master to write it.
@@ -262,13 +267,23 @@ fn served_as(run: &Run, header: &[u8], agent: &str, client: &str) {
 #[test]
 fn v1_tcp4_names_the_client_in_the_log() {
     let run = Run::three();
-    served_as(&run, &v1_tcp4(Ipv4Addr::new(192, 0, 2, 1), 56324), "v1-tcp4", "192.0.2.1");
+    served_as(
+        &run,
+        &v1_tcp4(Ipv4Addr::new(192, 0, 2, 1), 56324),
+        "v1-tcp4",
+        "192.0.2.1",
+    );
 }
 
 #[test]
 fn v1_tcp6_names_the_client_in_the_log() {
     let source: Ipv6Addr = "2001:db8::7".parse().expect("address");
-    served_as(&Run::three(), &v1_tcp6(source, 4000), "v1-tcp6", "2001:db8::7");
+    served_as(
+        &Run::three(),
+        &v1_tcp6(source, 4000),
+        "v1-tcp6",
+        "2001:db8::7",
+    );
 }
 
 #[test]
@@ -280,7 +295,12 @@ fn v2_tcp4_names_the_client_in_the_log() {
 #[test]
 fn v2_tcp6_names_the_client_in_the_log() {
     let source: Ipv6Addr = "2001:db8::42".parse().expect("address");
-    served_as(&Run::three(), &v2_tcp6(source, 1), "v2-tcp6", "2001:db8::42");
+    served_as(
+        &Run::three(),
+        &v2_tcp6(source, 1),
+        "v2-tcp6",
+        "2001:db8::42",
+    );
 }
 
 #[test]
@@ -324,8 +344,16 @@ fn a_dripped_header_is_put_together() {
     // length comes in the middle).
     let run = Run::three();
     for (header, agent, client) in [
-        (v1_tcp4(Ipv4Addr::new(192, 0, 2, 77), 1234), "drip-v1", "192.0.2.77"),
-        (v2_tcp4(Ipv4Addr::new(192, 0, 2, 78), 1234), "drip-v2", "192.0.2.78"),
+        (
+            v1_tcp4(Ipv4Addr::new(192, 0, 2, 77), 1234),
+            "drip-v1",
+            "192.0.2.77",
+        ),
+        (
+            v2_tcp4(Ipv4Addr::new(192, 0, 2, 78), 1234),
+            "drip-v2",
+            "192.0.2.78",
+        ),
     ] {
         let mut conn = run.connect(PROXIED);
         conn.send_in_pieces(&header, 1, Duration::from_millis(2));
@@ -373,7 +401,12 @@ fn no_header_or_a_bad_one_closes_without_a_word() {
     conn.send(&long);
     assert!(conn.is_closed());
     // And the listener still serves the next one.
-    served_as(&run, &v1_tcp4(Ipv4Addr::new(192, 0, 2, 1), 1), "after-bad", "192.0.2.1");
+    served_as(
+        &run,
+        &v1_tcp4(Ipv4Addr::new(192, 0, 2, 1), 1),
+        "after-bad",
+        "192.0.2.1",
+    );
 }
 
 #[test]
@@ -383,7 +416,10 @@ fn a_header_that_never_completes_is_closed_at_the_header_timeout() {
     let mut conn = run.connect(PROXIED);
     let started = Instant::now();
     conn.send(b"PROXY TCP4 192.0.2.1 ");
-    assert!(conn.is_closed(), "closed, not left open (the read times out at 15 s)");
+    assert!(
+        conn.is_closed(),
+        "closed, not left open (the read times out at 15 s)"
+    );
     assert!(
         started.elapsed() >= Duration::from_millis(900),
         "closed at the header timeout, not before: {:?}",
@@ -413,8 +449,16 @@ fn a_listener_without_the_flag_takes_a_header_for_a_bad_request() {
 fn over_tls_the_header_comes_before_the_handshake() {
     let run = Run::three();
     for (header, agent, client) in [
-        (v2_tcp4(Ipv4Addr::new(192, 0, 2, 200), 443), "tls-v2", "192.0.2.200"),
-        (v1_tcp6("2001:db8::5".parse().expect("ip"), 443), "tls-v1", "2001:db8::5"),
+        (
+            v2_tcp4(Ipv4Addr::new(192, 0, 2, 200), 443),
+            "tls-v2",
+            "192.0.2.200",
+        ),
+        (
+            v1_tcp6("2001:db8::5".parse().expect("ip"), 443),
+            "tls-v1",
+            "2001:db8::5",
+        ),
         (v2_local(), "tls-local", "127.0.0.1"),
     ] {
         let conn = run.connect(PROXIED_TLS);
@@ -428,8 +472,13 @@ fn over_tls_the_header_comes_before_the_handshake() {
         assert!(run.log_line(agent).starts_with(&format!("{client} - - [")));
     }
     // No header: the ClientHello is not one, and the connection closes.
-    let mut conn = run.connect(PROXIED_TLS).into_tls(support::tls::default_config());
-    assert!(conn.handshake().is_err(), "a TLS client without a header is refused");
+    let mut conn = run
+        .connect(PROXIED_TLS)
+        .into_tls(support::tls::default_config());
+    assert!(
+        conn.handshake().is_err(),
+        "a TLS client without a header is refused"
+    );
 }
 
 // ---- The lame-duck phase ----
@@ -467,17 +516,21 @@ fn term_with_a_lame_duck_says_503_on_healthz_and_serves_on_then_stops() {
     assert_eq!(response.status, 200);
     let response = kept.request(&request("lame-kept", false));
     assert_eq!(response.status, 200);
-    assert_ne!(response.header("Connection"), Some("close"), "not closing yet");
-    assert!(
-        run.stderr().contains("stopping in 2 s"),
-        "{}",
-        run.stderr()
+    assert_ne!(
+        response.header("Connection"),
+        Some("close"),
+        "not closing yet"
     );
+    assert!(run.stderr().contains("stopping in 2 s"), "{}", run.stderr());
     let status = run.wait_exit(Duration::from_secs(15)).expect("it stops");
     assert_eq!(status.code(), Some(0), "{}", run.stderr());
     // The stop itself came only after the lame duck.
     assert!(start.elapsed() >= Duration::from_millis(1900));
-    assert!(run.stderr().ends_with("stage09: stopped\n"), "{}", run.stderr());
+    assert!(
+        run.stderr().ends_with("stage09: stopped\n"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
@@ -491,7 +544,11 @@ fn a_second_term_cuts_the_lame_duck_short() {
     assert_eq!(unsafe { kill(pid, SIGTERM) }, 0);
     let start = Instant::now();
     while !run.stderr().contains("stopping in 600 s") {
-        assert!(start.elapsed() < Duration::from_secs(10), "{}", run.stderr());
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{}",
+            run.stderr()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     // SAFETY: as above.
