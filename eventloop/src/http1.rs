@@ -56,7 +56,7 @@ const VERDICT_TIMEOUT: Duration = Duration::from_secs(60);
 /// idle: its client has only just connected, and its first request is most likely on the
 /// wire. Closing it would leave that request unanswered (lost, behind stage09's reload, where
 /// the next generation of workers would have answered it), so it gets this long to arrive.
-const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+pub(crate) const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 /// The first line of the HTTP/2 connection preface (RFC 9113 section 3.4), as HTTP/1.1 would
 /// parse it: a head of its own, ended by its blank line.
 const H2_PREFACE_HEAD: &[u8] = b"PRI * HTTP/2.0\r\n\r\n";

@@ -13,13 +13,14 @@
 //! before its socket): whatever follows the header (a pipelined request, a ClientHello) is
 //! still in the kernel's buffer, and level-triggered readiness reports it to the next session.
 
+use crate::http1::FIRST_REQUEST_GRACE;
 use crate::poller::Interest;
 use crate::session::{Service, Session, Step, Turn};
 use crate::transport::{is_transient, Transport};
 use common::proxy::{self, Parsed};
 use std::io::Read;
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Reads a PROXY header, then becomes the service's session for the client it names.
 pub struct ProxyHeader {
@@ -29,15 +30,24 @@ pub struct ProxyHeader {
     got: Vec<u8>,
     /// The whole header must be here by then (the listener's header timeout).
     deadline: Instant,
+    accepted: Instant,
 }
 
 impl ProxyHeader {
-    pub fn new(socket_peer: IpAddr, deadline: Instant) -> ProxyHeader {
+    pub fn new(socket_peer: IpAddr, accepted: Instant, timeout: Duration) -> ProxyHeader {
         ProxyHeader {
             socket_peer,
             got: Vec::new(),
-            deadline,
+            deadline: accepted + timeout,
+            accepted,
         }
+    }
+
+    /// Accepted under `FIRST_REQUEST_GRACE` ago, nothing received: as for HTTP/1.1 (see
+    /// `Http1::is_idle`), its header and first request are most likely on the wire, and a
+    /// reload's old worker that closed it would lose them.
+    fn just_connected(&self) -> bool {
+        self.got.is_empty() && self.accepted.elapsed() < FIRST_REQUEST_GRACE
     }
 
     fn wait<T, S>(&self) -> Step<T, S> {
@@ -103,9 +113,18 @@ impl<T: Transport, S: Service<T>> Session<T, S> for ProxyHeader {
         Step::Close
     }
 
-    /// Nothing of a header yet: a graceful stop may close it (the loop also checks that no
-    /// bytes wait unread in the socket).
+    /// Nothing of a header yet, and not just connected: a graceful stop may close it (the
+    /// loop also checks that no bytes wait unread in the socket).
     fn is_idle(&self, _io: &T) -> bool {
-        self.got.is_empty()
+        self.got.is_empty() && !self.just_connected()
+    }
+
+    /// A stop has begun: one that has only just connected gets until `FIRST_REQUEST_GRACE`
+    /// after it was accepted for its header (the header timeout still bounds the rest).
+    fn stopping(&mut self, _io: &mut T, _service: &mut S, _turn: &mut Turn) -> Option<Step<T, S>> {
+        self.just_connected().then(|| Step::Wait {
+            interest: Interest::Read,
+            deadline: self.deadline.min(self.accepted + FIRST_REQUEST_GRACE),
+        })
     }
 }

@@ -406,7 +406,7 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
         // Behind a proxy, the service's session comes once the header has said who the
         // client is (`proxy.rs` opens it then).
         let session: Box<dyn Session<T, S>> = match self.proxy_header {
-            Some(timeout) => Box::new(ProxyHeader::new(peer, self.turn.now + timeout)),
+            Some(timeout) => Box::new(ProxyHeader::new(peer, self.turn.now, timeout)),
             None => self.service.open(peer, &self.turn),
         };
         let connection = Connection {

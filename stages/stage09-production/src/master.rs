@@ -515,6 +515,7 @@ impl Master {
         let reloads = self.signals.reload.load(Ordering::Relaxed);
         if reloads > self.reloads_seen {
             self.reloads_seen = reloads;
+            // Not while stopping, lame duck included: the new workers would not be lame.
             if self.stopping.is_none() && self.lame_duck.is_none() {
                 self.reload();
             }
