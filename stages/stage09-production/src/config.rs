@@ -94,6 +94,10 @@ pub struct Timeouts {
     /// A stopping worker lets requests in flight finish for at most this long.
     #[serde(default = "default_grace")]
     pub grace: Spanned<u64>,
+    /// On TERM, `/healthz` says 503 for this long while everything is served as usual, so a
+    /// load balancer's checks take the instance out before its listeners close (0: no wait).
+    #[serde(default = "zero")]
+    pub lame_duck: Spanned<u64>,
 }
 
 /// `[access_log]`: Combined Log Format, written by the master (see `logs.rs`).
@@ -134,7 +138,8 @@ pub struct Listener {
     /// HTTPS on this listener.
     #[serde(default)]
     pub tls: Option<TlsFiles>,
-    /// The connection starts with a PROXY protocol header (behind HAProxy). Not yet built.
+    /// Every connection starts with a PROXY protocol header, v1 or v2 (behind HAProxy's
+    /// `send-proxy-v2`): the log names the client it carries. Or is closed.
     #[serde(default)]
     pub proxy_protocol: Option<Spanned<bool>>,
 }
@@ -199,6 +204,7 @@ impl Default for Timeouts {
             header: default_header(),
             send: default_send(),
             grace: default_grace(),
+            lame_duck: zero(),
         }
     }
 }
@@ -310,11 +316,13 @@ impl Config {
                 ));
             }
         }
-        if *t.grace.get_ref() > MAX_SECS {
-            return Err(Mistake::at(
-                &t.grace,
-                format!("timeouts.grace must be 0 to {MAX_SECS} seconds"),
-            ));
+        for (name, value) in [("grace", &t.grace), ("lame_duck", &t.lame_duck)] {
+            if *value.get_ref() > MAX_SECS {
+                return Err(Mistake::at(
+                    value,
+                    format!("timeouts.{name} must be 0 to {MAX_SECS} seconds"),
+                ));
+            }
         }
         if let Some(log) = &self.access_log {
             if !(1..=1000).contains(log.keep.get_ref()) {
@@ -331,14 +339,6 @@ impl Config {
                 return Err(Mistake::at(port, format!("{addr} is listed twice")));
             }
             seen.push(addr);
-        }
-        for listener in &self.listeners {
-            if let Some(on) = listener.proxy_protocol.as_ref().filter(|on| *on.get_ref()) {
-                return Err(Mistake::at(
-                    on,
-                    "proxy_protocol = true is not in this build yet",
-                ));
-            }
         }
         if let Some(fallback) = &self.fallback {
             if !fallback.get_ref().starts_with('/') {
