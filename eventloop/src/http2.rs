@@ -227,13 +227,15 @@ fn sync(env: &mut Env, turn: &Turn) {
     env.now = turn.now;
     env.wall = turn.wall;
     env.draining = turn.draining;
+    env.lame_duck = turn.lame_duck;
 }
 
 impl<T: Transport, S: Http2Service<T>> Session<T, S> for Http2 {
     fn start(&mut self, io: &mut T, service: &mut S, turn: &mut Turn) -> Step<T, S> {
         self.id = turn.connection();
-        if let Ok(peer) = io.socket().peer_addr() {
-            self.peer = peer.ip();
+        // The socket's peer, or the client a PROXY header named (behind HAProxy).
+        if let Some(peer) = io.peer() {
+            self.peer = peer;
         }
         self.connection = Connection::server(service.settings());
         (self.body_progress, self.socket_progress, self.idle_since) =
@@ -407,11 +409,11 @@ impl Http2 {
                 }
             };
         // The stage's own pages first, as HTTP/1.1 does (stage09's `/healthz`, which says 503
-        // while the loop drains, and `/metrics`).
+        // while the loop drains or is a lame duck, and `/metrics`).
         if let Some(response) = env
             .pages
             .as_ref()
-            .and_then(|pages| pages(&request, env.draining))
+            .and_then(|pages| pages(&request, env.draining || env.lame_duck))
         {
             return self.send_response(stream, Some(&request), response, None, env);
         }
