@@ -63,10 +63,14 @@ pub fn request<'a>(
         request.host = Some(authority.to_string());
     }
     let mut if_modified_since_fields = 0;
-    for (name, value) in fields {
-        let value = String::from_utf8_lossy(value).into_owned();
+    for (name, raw) in fields {
+        // A value is copied into a String only for the fields kept below: most of what a
+        // client sends (accept-language, sec-*, cookie...) is skipped unread, not
+        // copied to be dropped (an allocation per ignored field, on every request).
+        let value = || String::from_utf8_lossy(raw).into_owned();
         let slot = match name {
             "host" => {
+                let value = value();
                 // Section 8.3.1: a Host that names another entity than `:authority` is
                 // malformed; without `:authority`, Host is the authority.
                 if !request::is_authority(&value) {
@@ -85,15 +89,15 @@ pub fn request<'a>(
             }
             // Lists: several fields are one comma-separated value (RFC 9110 section 5.3).
             "if-none-match" => {
-                request::append_list(&mut request.if_none_match, value);
+                request::append_list(&mut request.if_none_match, value());
                 continue;
             }
             "accept" => {
-                request::append_list(&mut request.accept, value);
+                request::append_list(&mut request.accept, value());
                 continue;
             }
             "accept-encoding" => {
-                request::append_list(&mut request.accept_encoding, value);
+                request::append_list(&mut request.accept_encoding, value());
                 continue;
             }
             "if-modified-since" => {
@@ -107,7 +111,7 @@ pub fn request<'a>(
             "user-agent" => &mut request.user_agent,
             _ => continue,
         };
-        *slot = Some(value);
+        *slot = Some(value());
     }
     // As in HTTP/1.1: with several dates, which one was meant is unknown; ignore them all.
     if if_modified_since_fields > 1 {
@@ -165,15 +169,20 @@ pub fn hit_fields<'a>(
     date: &'a str,
     server: &'a str,
 ) -> Vec<(Cow<'static, str>, Cow<'a, str>)> {
-    let mut fields = vec![
-        (Cow::Borrowed("server"), Cow::Borrowed(server)),
-        (Cow::Borrowed("date"), Cow::Borrowed(date)),
-    ];
+    // Sized once for the usual head (server, date, and the cache's content-type,
+    // last-modified, etag, accept-ranges, content-length): `vec![a, b]` has room for two, and
+    // growing it to seven reallocated twice per response.
+    let mut fields = Vec::with_capacity(HIT_FIELDS);
+    fields.push((Cow::Borrowed("server"), Cow::Borrowed(server)));
+    fields.push((Cow::Borrowed("date"), Cow::Borrowed(date)));
     for (name, value) in hit.fields() {
         fields.push((lowercase(name), Cow::Borrowed(value)));
     }
     fields
 }
+
+/// Room for a cached answer's fields (see [`hit_fields`]); more just grow the Vec.
+const HIT_FIELDS: usize = 8;
 
 /// A field name as HTTP/2 writes it. The names common uses are spelled out, so that the
 /// common case costs no allocation; any other is lowercased.
