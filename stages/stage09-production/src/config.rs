@@ -271,14 +271,6 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
 
 // ANCHOR: parse
 impl Config {
-    /// Whether the workers speak HTTP/2. On unless `http2 = false`: every browser and CDN
-    /// speaks it, and h2o and Caddy have it on by default (nginx asks for `http2 on`, a
-    /// default from when HTTP/2 was new). Off, a TLS client is offered `http/1.1` only and
-    /// the cleartext preface is answered as HTTP/1.1.
-    pub fn http2(&self) -> bool {
-        self.http2.as_ref().is_none_or(|on| *on.get_ref())
-    }
-
     /// Parses the text of a config file. Syntax, types and unknown keys fail here.
     pub fn parse(text: &str) -> Result<Config, Mistake> {
         toml::from_str(text).map_err(|e: toml::de::Error| Mistake {
@@ -410,6 +402,18 @@ impl Config {
     }
 }
 // ANCHOR_END: parse
+
+// ANCHOR: http2
+impl Config {
+    /// Whether the workers speak HTTP/2. On unless `http2 = false`: every browser and CDN
+    /// speaks it, and h2o and Caddy have it on by default (nginx asks for `http2 on`, a
+    /// default from when HTTP/2 was new). Off, a TLS client is offered `http/1.1` only and
+    /// the cleartext preface is answered as HTTP/1.1.
+    pub fn http2(&self) -> bool {
+        self.http2.as_ref().is_none_or(|on| *on.get_ref())
+    }
+}
+// ANCHOR_END: http2
 
 /// What checking loaded from outside the file: the master reads these once, as root, and
 /// hands them to every worker (which may no longer be able to read them after the chroot).
