@@ -244,6 +244,12 @@ fn build<T: Transport>(
         // Behind HAProxy: the PROXY header gets what a request head gets.
         server.expect_proxy_header(Duration::from_secs(*t.header.get_ref()));
     }
+    if signals {
+        // The one loop takes the master's lame-duck signal too (several: `stop_on_signal`).
+        server
+            .lame_duck_on(signal_hook::consts::SIGUSR2)
+            .map_err(|e| format!("cannot catch USR2: {e}"))?;
+    }
     if config.auth.as_ref().is_some_and(|a| a.htpasswd.is_some()) {
         // bcrypt off the loop, as stage06: verdicts come back through the loop's mailbox.
         let handle = server.handle();
