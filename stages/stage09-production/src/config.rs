@@ -478,6 +478,33 @@ mod tests {
     }
 
     #[test]
+    fn behind_a_balancer_proxy_protocol_and_lame_duck() {
+        let text = "root = \"/srv\"\n[timeouts]\nlame_duck = 3\n[[listener]]\nport = 8080\nproxy_protocol = true\n";
+        let config = Config::parse(text).expect("parse");
+        config.check_values().expect("valid");
+        // Both reach the worker (the plan is this config, as TOML).
+        let again = Config::parse(&toml::to_string(&config).expect("write")).expect("reparse");
+        assert_eq!(*again.timeouts.lame_duck.get_ref(), 3);
+        assert_eq!(
+            again.listeners[0]
+                .proxy_protocol
+                .as_ref()
+                .map(|on| *on.get_ref()),
+            Some(true)
+        );
+        let plain = Config::parse("root = \"/srv\"\n[[listener]]\nport = 8080\n").expect("ok");
+        assert_eq!(
+            *plain.timeouts.lame_duck.get_ref(),
+            0,
+            "a plain stop by default"
+        );
+        assert_eq!(
+            mistake("root = \"/srv\"\n[[listener]]\nport = 8080\n[timeouts]\nlame_duck = 86401\n"),
+            "site.toml:5:13: timeouts.lame_duck must be 0 to 86400 seconds"
+        );
+    }
+
+    #[test]
     fn columns_count_characters_not_bytes() {
         assert_eq!(line_and_column("a\n\u{e9}\u{e9}x", 6), (2, 3));
         assert_eq!(line_and_column("abc", 0), (1, 1));
