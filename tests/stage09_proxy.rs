@@ -485,10 +485,21 @@ fn over_tls_the_header_comes_before_the_handshake() {
 
 #[test]
 fn term_with_a_lame_duck_says_503_on_healthz_and_serves_on_then_stops() {
-    let mut run = Run::start(
-        "lame_duck = 2",
-        &["address = \"127.0.0.1\"\nport = 0\n".to_string()],
-    );
+    // One listener: the worker's one loop catches USR2 itself (eventloop's server.rs).
+    lame_duck(1);
+}
+
+#[test]
+fn the_lame_duck_reaches_every_loop_of_a_worker() {
+    // Two listeners, two loops on threads: the worker's main thread takes USR2 (worker.rs)
+    // and passes it to each loop; the first listener is checked.
+    lame_duck(2);
+}
+
+/// TERM with `lame_duck = 2` on a stage09 with `listeners` plain listeners.
+fn lame_duck(listeners: usize) {
+    let listener = "address = \"127.0.0.1\"\nport = 0\n".to_string();
+    let mut run = Run::start("lame_duck = 2", &vec![listener; listeners]);
     let health = |run: &Run| {
         run.connect(0)
             .request("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

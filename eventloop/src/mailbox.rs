@@ -39,7 +39,7 @@ pub(crate) enum Command<M> {
     To(ConnectionId, M),
     /// Begin the graceful stop, as the first SIGTERM does.
     Stop,
-    /// Begin the lame-duck phase, as SIGUSR2 does.
+    /// Begin the lame-duck phase (see `EventLoop::lame_duck_on`).
     LameDuck,
 }
 

@@ -11,10 +11,11 @@
 //! a [`Handle`] reaches any of them from anywhere.
 //!
 //! Two things are for servers behind a load balancer: a listener may expect a PROXY protocol
-//! header on each connection ([`EventLoop::expect_proxy_header`], `proxy.rs`), and SIGUSR2
-//! (or [`Handle::lame_duck`]) puts the loop in its lame-duck phase: everything is served as
-//! before, but [`Turn::lame_duck`] is set, so a health page can say 503 and the balancer stops
-//! sending new work before the stop closes the listener.
+//! header on each connection ([`EventLoop::expect_proxy_header`], `proxy.rs`), and
+//! [`Handle::lame_duck`] (or a signal the stage picks, [`EventLoop::lame_duck_on`]) puts the
+//! loop in its lame-duck phase: everything is served as before, but [`Turn::lame_duck`] is
+//! set, so a health page can say 503 and the balancer stops sending new work before the stop
+//! closes the listener.
 
 use crate::mailbox::{Command, ConnectionId, Handle, Mailbox};
 use crate::poller::{Interest, Poller};
@@ -80,7 +81,7 @@ pub struct EventLoop<T: Transport, S: Service<T>> {
     /// The read end of the self-pipe that signal handlers write to (see `signals`).
     signals: Option<UnixStream>,
     signals_seen: usize,
-    /// SIGUSR2's self-pipe: the lame-duck phase (see the top of the file).
+    /// The lame-duck signal's self-pipe, if the stage chose one (`lame_duck_on`).
     lame_duck_signal: Option<UnixStream>,
     /// Connections start with a PROXY header, which must be whole within this long.
     proxy_header: Option<Duration>,
@@ -109,15 +110,13 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
         listener.set_nonblocking(true)?;
         let poller = Poller::new()?;
         poller.add(&listener, LISTENER, Interest::Read)?;
-        let (signals, lame_duck_signal) = if config.signals {
+        let signals = if config.signals {
             let stop = [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM];
             let signals = self_pipe(&stop)?;
             poller.add(&signals, SIGNALS, Interest::Read)?;
-            let lame_duck = self_pipe(&[signal_hook::consts::SIGUSR2])?;
-            poller.add(&lame_duck, LAME_DUCK, Interest::Read)?;
-            (Some(signals), Some(lame_duck))
+            Some(signals)
         } else {
-            (None, None)
+            None
         };
         let mailbox = Mailbox::new()?;
         poller.add(&*mailbox.wake, MAILBOX, Interest::Read)?;
@@ -130,7 +129,7 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
             accept_resumes: None,
             signals,
             signals_seen: 0,
-            lame_duck_signal,
+            lame_duck_signal: None,
             proxy_header: None,
             mailbox,
             slots: Vec::new(),
@@ -176,6 +175,16 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
         self.proxy_header = Some(timeout);
     }
     // ANCHOR_END: expect_proxy_header
+
+    /// `signal` puts this loop in its lame-duck phase, as [`Handle::lame_duck`] does: for a
+    /// process whose one loop owns its signals (stage09's worker, which its master sends
+    /// SIGUSR2 before a stop). No signal is caught unless a stage asks.
+    pub fn lame_duck_on(&mut self, signal: i32) -> io::Result<()> {
+        let pipe = self_pipe(&[signal])?;
+        self.poller.add(&pipe, LAME_DUCK, Interest::Read)?;
+        self.lame_duck_signal = Some(pipe);
+        Ok(())
+    }
 
     // ANCHOR: run
     /// The loop: wait for readiness or the nearest deadline, handle what came, repeat. Returns

@@ -98,7 +98,7 @@ pub struct Turn {
     pub wall: SystemTime,
     /// Shutting down: finish what is in flight, start nothing new.
     pub draining: bool,
-    /// About to shut down (SIGUSR2, [`crate::Handle::lame_duck`]): serve as usual, but a
+    /// About to shut down ([`crate::Handle::lame_duck`]): serve as usual, but a
     /// health check says 503, so that a load balancer stops sending work here first.
     pub lame_duck: bool,
     pub input: Vec<u8>,

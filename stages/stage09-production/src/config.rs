@@ -277,14 +277,6 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
 
 // ANCHOR: parse
 impl Config {
-    /// Whether the workers speak HTTP/2. On unless `http2 = false`: every browser and CDN
-    /// speaks it, and h2o and Caddy have it on by default (nginx asks for `http2 on`, a
-    /// default from when HTTP/2 was new). Off, a TLS client is offered `http/1.1` only and
-    /// the cleartext preface is answered as HTTP/1.1.
-    pub fn http2(&self) -> bool {
-        self.http2.as_ref().is_none_or(|on| *on.get_ref())
-    }
-
     /// Parses the text of a config file. Syntax, types and unknown keys fail here.
     pub fn parse(text: &str) -> Result<Config, Mistake> {
         toml::from_str(text).map_err(|e: toml::de::Error| Mistake {
@@ -417,6 +409,18 @@ impl Config {
 }
 // ANCHOR_END: parse
 
+// ANCHOR: http2
+impl Config {
+    /// Whether the workers speak HTTP/2. On unless `http2 = false`: every browser and CDN
+    /// speaks it, and h2o and Caddy have it on by default (nginx asks for `http2 on`, a
+    /// default from when HTTP/2 was new). Off, a TLS client is offered `http/1.1` only and
+    /// the cleartext preface is answered as HTTP/1.1.
+    pub fn http2(&self) -> bool {
+        self.http2.as_ref().is_none_or(|on| *on.get_ref())
+    }
+}
+// ANCHOR_END: http2
+
 /// What checking loaded from outside the file: the master reads these once, as root, and
 /// hands them to every worker (which may no longer be able to read them after the chroot).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -477,6 +481,33 @@ mod tests {
         assert_eq!(
             mistake("root = \"/srv\"\n"),
             "site.toml: no [[listener]]: add one, e.g. [[listener]] port = 8080"
+        );
+    }
+
+    #[test]
+    fn behind_a_balancer_proxy_protocol_and_lame_duck() {
+        let text = "root = \"/srv\"\n[timeouts]\nlame_duck = 3\n[[listener]]\nport = 8080\nproxy_protocol = true\n";
+        let config = Config::parse(text).expect("parse");
+        config.check_values().expect("valid");
+        // Both reach the worker (the plan is this config, as TOML).
+        let again = Config::parse(&toml::to_string(&config).expect("write")).expect("reparse");
+        assert_eq!(*again.timeouts.lame_duck.get_ref(), 3);
+        assert_eq!(
+            again.listeners[0]
+                .proxy_protocol
+                .as_ref()
+                .map(|on| *on.get_ref()),
+            Some(true)
+        );
+        let plain = Config::parse("root = \"/srv\"\n[[listener]]\nport = 8080\n").expect("ok");
+        assert_eq!(
+            *plain.timeouts.lame_duck.get_ref(),
+            0,
+            "a plain stop by default"
+        );
+        assert_eq!(
+            mistake("root = \"/srv\"\n[[listener]]\nport = 8080\n[timeouts]\nlame_duck = 86401\n"),
+            "site.toml:5:13: timeouts.lame_duck must be 0 to 86400 seconds"
         );
     }
 

@@ -15,9 +15,10 @@
 //! 100 ms to reap and replace workers that died.
 //!
 //! Signals, as nginx users expect them:
-//! - TERM, INT: graceful stop. With `timeouts.lame_duck` set, the workers first get USR2 and
-//!   serve on, `/healthz` saying 503, for that long: a load balancer's checks take the
-//!   instance out of rotation while it still answers everything they sent it. Then the master
+//! - TERM, INT: graceful stop. With `timeouts.lame_duck` set, the workers first serve on,
+//!   `/healthz` saying 503, for that long (the master tells them with USR2, a signal between
+//!   it and its children only; a person sends the master TERM): a load balancer's checks
+//!   take the instance out of rotation while it still answers all they send. Then the master
 //!   closes its listeners and sends TERM to every worker; each stops accepting, finishes what
 //!   is in flight (up to `timeouts.grace`), and exits. A second TERM in the lame-duck phase
 //!   cuts it short (the graceful stop begins); one during the stop ends everything at once.

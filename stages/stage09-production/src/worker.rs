@@ -33,6 +33,7 @@ use std::net::TcpListener;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -165,8 +166,6 @@ pub fn run() -> Result<(), String> {
     for handle in handles.iter() {
         loops.push(handle?);
     }
-    // Before `ready`: the master sends USR2 only to workers that said it.
-    lame_duck_on_signal(loops.clone())?;
     control
         .write_all(b"ready\n")
         .map_err(|e| format!("telling the master: {e}"))?;
@@ -253,6 +252,12 @@ fn build<T: Transport>(
         // Behind HAProxy: the PROXY header gets what a request head gets.
         server.expect_proxy_header(Duration::from_secs(*t.header.get_ref()));
     }
+    if signals {
+        // The one loop takes the master's lame-duck signal too (several: `stop_on_signal`).
+        server
+            .lame_duck_on(signal_hook::consts::SIGUSR2)
+            .map_err(|e| format!("cannot catch USR2: {e}"))?;
+    }
     if config.auth.as_ref().is_some_and(|a| a.htpasswd.is_some()) {
         // bcrypt off the loop, as stage06: verdicts come back through the loop's mailbox.
         let handle = server.handle();
@@ -337,59 +342,73 @@ fn ignore_the_masters_signals() -> Result<(), String> {
     Ok(())
 }
 
-/// With several loops, SIGTERM and SIGINT write a byte to a socket pair (the self-pipe trick)
-/// that the main thread reads; this returns the read end.
-fn stop_pipe() -> Result<UnixStream, String> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
+/// With several loops, the main thread waits for signals: SIGTERM and SIGINT (stop) and
+/// SIGUSR2 (the master's lame-duck phase, before a stop: see master.rs) are each counted by
+/// their handler, then write a byte to a socket pair (the self-pipe trick) that wakes the
+/// main thread, which looks at the counts. (One loop alone catches them itself.)
+struct StopSignals {
+    wake: UnixStream,
+    stops: Arc<AtomicUsize>,
+    lame_ducks: Arc<AtomicUsize>,
+}
+
+fn stop_pipe() -> Result<StopSignals, String> {
+    use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR2};
     let (read_end, write_end) = UnixStream::pair().map_err(|e| e.to_string())?;
-    for signal in [SIGINT, SIGTERM] {
+    let stops = Arc::new(AtomicUsize::new(0));
+    let lame_ducks = Arc::new(AtomicUsize::new(0));
+    // The counters first: a signal's handlers run in the order they were registered, so the
+    // count has moved by the time its byte wakes the main thread.
+    for (signal, counter) in [(SIGINT, &stops), (SIGTERM, &stops), (SIGUSR2, &lame_ducks)] {
+        let counter = Arc::clone(counter);
+        // SAFETY: the handler only adds to an atomic: async-signal-safe.
+        unsafe {
+            signal_hook::low_level::register(signal, move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+            })
+        }
+        .map_err(|e| e.to_string())?;
+    }
+    for signal in [SIGINT, SIGTERM, SIGUSR2] {
         let write_end = write_end.try_clone().map_err(|e| e.to_string())?;
         signal_hook::low_level::pipe::register(signal, write_end).map_err(|e| e.to_string())?;
     }
-    Ok(read_end)
+    Ok(StopSignals {
+        wake: read_end,
+        stops,
+        lame_ducks,
+    })
 }
 
-/// With several loops, SIGUSR2 (the master's lame-duck phase, before a stop: see master.rs)
-/// reaches every loop through its handle, from a thread that waits on a self-pipe. (One loop
-/// alone catches USR2 itself, as it does TERM.)
-fn lame_duck_on_signal(loops: Vec<Handle<common::auth::Verified>>) -> Result<(), String> {
-    let (mut read_end, write_end) = UnixStream::pair().map_err(|e| e.to_string())?;
-    signal_hook::low_level::pipe::register(signal_hook::consts::SIGUSR2, write_end)
-        .map_err(|e| e.to_string())?;
-    std::thread::spawn(move || {
-        let mut byte = [0u8; 1];
-        loop {
-            match read_end.read(&mut byte) {
-                Ok(1) => loops.iter().for_each(Handle::lame_duck),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                _ => return,
-            }
-        }
-    });
-    Ok(())
-}
-
-/// On the first signal, asks every loop to stop gracefully; a second ends the process at
-/// once. (The process ends normally when its last loop finishes: see `spawn`.)
+/// USR2 puts every loop in its lame-duck phase. The first stop signal asks every loop to stop
+/// gracefully; a second ends the process at once. (The process ends normally when its last
+/// loop finishes: see `spawn`.)
 fn stop_on_signal(
-    mut read_end: UnixStream,
+    mut signals: StopSignals,
     loops: Vec<Handle<common::auth::Verified>>,
 ) -> Result<(), String> {
-    let mut seen = 0;
+    let (mut stops_seen, mut lame_ducks_seen) = (0, 0);
     let mut byte = [0u8; 1];
     loop {
-        match read_end.read(&mut byte) {
-            Ok(1) => seen += 1,
+        match signals.wake.read(&mut byte) {
+            Ok(1) => {}
             Ok(_) => return Err("the signal pipe closed".into()),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(format!("the signal pipe: {e}")),
         }
-        if seen == 1 {
-            for handle in &loops {
-                handle.stop();
+        let lame_ducks = signals.lame_ducks.load(Ordering::Relaxed);
+        if lame_ducks > lame_ducks_seen {
+            lame_ducks_seen = lame_ducks;
+            loops.iter().for_each(Handle::lame_duck);
+        }
+        let stops = signals.stops.load(Ordering::Relaxed);
+        if stops > stops_seen {
+            if stops_seen == 0 && stops == 1 {
+                loops.iter().for_each(Handle::stop);
+            } else {
+                std::process::exit(130);
             }
-        } else {
-            std::process::exit(130);
+            stops_seen = stops;
         }
     }
 }
