@@ -813,3 +813,295 @@ fn a_reload_in_threads_mode_under_load_fails_no_request() {
     assert_ne!(new, old);
     assert_eq!(status_field(new[0], "Threads"), ["3"]);
 }
+
+// ---- stage05's properties, counted on the worker (tests/stage09.rs skips them: they count
+// ---- the master's descriptors, and the master holds no connection) ----
+
+/// A stage09 with one worker, started as every stage is; returns it and the worker's pid.
+fn one_worker(extra: &[&str]) -> (support::Server, u32) {
+    let mut args = vec!["--workers", "1"];
+    args.extend_from_slice(extra);
+    let server = STAGE.start_with(&args);
+    let workers = children(server.pid());
+    assert_eq!(workers.len(), 1, "{workers:?}");
+    (server, workers[0])
+}
+
+fn get11(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")
+}
+
+const STYLE: &[u8] = b"body { color: #222; }\n";
+
+#[test]
+fn ten_thousand_idle_connections_on_one_worker_and_still_serving() {
+    const IDLE: usize = 10_000;
+    if let Err(why) = support::raise_fd_limit(IDLE as u64 + 1000) {
+        eprintln!("stage09: skipping ten_thousand_idle_connections: {why}");
+        return;
+    }
+    let (mut server, worker) = one_worker(&["--idle-timeout", "300", "--max-connections", "10100"]);
+    let before = fds(worker);
+    let mut idle = Vec::with_capacity(IDLE);
+    for _ in 0..IDLE {
+        idle.push(server.connect());
+    }
+    // Readiness: the worker has accepted every one of them.
+    wait_until(Duration::from_secs(60), "the worker holds 10,000", || {
+        fds(worker) >= before + IDLE
+    });
+    assert_eq!(server.get("/style.css").body, STYLE);
+    let rss: usize = status_field(worker, "VmRSS")
+        .first()
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmRSS");
+    eprintln!("stage09: {IDLE} idle connections on one worker, resident {rss} KiB");
+    // As stage05's group: under 64 MiB in the debug build.
+    assert!(rss < 64 * 1024, "resident {rss} KiB for {IDLE} idle");
+    for i in [0, IDLE / 2, IDLE - 1] {
+        idle[i].send(get11("/style.css").as_bytes());
+        assert_eq!(idle[i].response(false).body, STYLE, "idle connection {i}");
+    }
+    // The master took none of them.
+    assert!(server.open_fds() < 64, "master: {}", server.open_fds());
+    server.assert_alive();
+}
+
+#[test]
+fn one_worker_thread_serves_five_hundred_connections() {
+    let _ = support::raise_fd_limit(2048);
+    let (mut server, worker) = one_worker(&[]);
+    let before = fds(worker);
+    let mut clients: Vec<support::Client> = (0..500).map(|_| server.connect()).collect();
+    for client in &mut clients {
+        client.send(get11("/style.css").as_bytes());
+    }
+    wait_until(Duration::from_secs(60), "the worker holds 500", || {
+        fds(worker) >= before + 500
+    });
+    assert_eq!(status_field(worker, "Threads"), ["1"]);
+    for (i, client) in clients.iter_mut().enumerate() {
+        let response = client.response(false);
+        assert_eq!((response.status, &response.body[..]), (200, STYLE), "{i}");
+    }
+    for client in &mut clients {
+        client.send(get11("/docs/").as_bytes());
+        assert_eq!(client.response(false).body, support::DOCS_INDEX.as_bytes());
+    }
+    server.assert_alive();
+}
+
+#[test]
+fn a_worker_out_of_descriptors_answers_503_not_404() {
+    let (server, worker) = one_worker(&[]);
+    let open: std::collections::HashSet<u64> = fs::read_dir(format!("/proc/{worker}/fd"))
+        .expect("the worker's descriptors")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    let lowest_free = (0..).find(|fd| !open.contains(fd)).unwrap_or(0);
+    // One more descriptor: the connection's. The file's open then fails with EMFILE.
+    support::limit_fds(worker, lowest_free + 1).expect("cap");
+    let response = server.request("GET /notes.txt HTTP/1.0\r\n\r\n");
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert_eq!(response.header("Retry-After"), Some("1"));
+    support::limit_fds(worker, 1024).expect("lift");
+    assert_eq!(server.get("/notes.txt").status, 200);
+}
+
+/// A stage09 holding a connection whose head never ends (a minute's header timeout), with
+/// the worker's descriptors as the readiness signal that it has accepted it.
+fn busy_with_a_slow_head(grace: &str) -> (support::Server, support::Client) {
+    let (server, worker) = one_worker(&["--header-timeout", "60", "--grace", grace]);
+    let before = fds(worker);
+    let mut slow = server.connect();
+    slow.send(b"GET /style.css HTTP/1.1\r\nHost: te");
+    wait_until(Duration::from_secs(5), "the worker took it", || {
+        fds(worker) > before
+    });
+    (server, slow)
+}
+
+fn exit_within(server: &mut support::Server, limit: Duration) -> Option<i32> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+#[test]
+fn a_stop_that_outlives_the_grace_period_exits_one() {
+    let (mut server, mut slow) = busy_with_a_slow_head("1");
+    signal(server.pid(), SIGTERM);
+    assert_eq!(
+        exit_within(&mut server, Duration::from_secs(15)),
+        Some(1),
+        "{}",
+        server.stderr()
+    );
+    assert!(
+        server.wait_for(Duration::from_secs(5), || server
+            .stderr()
+            .contains("grace period over; cutting off 1 connection(s)")),
+        "{}",
+        server.stderr()
+    );
+    assert!(slow.is_closed());
+}
+
+#[test]
+fn a_second_sigint_exits_at_once() {
+    let (mut server, _slow) = busy_with_a_slow_head("60");
+    signal(server.pid(), SIGINT);
+    assert!(server.wait_for(Duration::from_secs(10), || server
+        .stderr()
+        .contains("stopping: 1 worker(s)")));
+    server.assert_alive();
+    signal(server.pid(), SIGINT);
+    assert_eq!(exit_within(&mut server, Duration::from_secs(10)), Some(130));
+}
+
+// ---- Attacks: hostile bytes through the master/worker path ----
+
+/// The access log crosses a pipe from worker to master, split on newlines: a client that
+/// could put a newline (or any control byte) into its line would forge lines in the log.
+#[test]
+fn hostile_bytes_reach_the_log_escaped_and_kill_no_worker() {
+    let mut run = Run::start(&site_config(&site_root("hostile-root"), ""));
+    let workers = children(run.pid());
+    let long = "A".repeat(7000);
+    let requests: Vec<Vec<u8>> = vec![
+        b"GET /notes.txt HTTP/1.1\r\nHost: x\r\nUser-Agent: a\x00b\x1b[31m\xff\xfe\x7f\"q\\\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /notes.txt HTTP/1.1\r\nHost: x\r\nReferer: x\r\n\r\n127.0.0.1 - - [FORGED]\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /%0d%0aFORGED%00?q=%0a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /\xff\xfe\xc2\x85\xe2\x80\xa8 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /notes.txt HTTP/1.1\nHost: x\nUser-Agent: bare\rLF\nConnection: close\n\n".to_vec(),
+        format!("GET /notes.txt HTTP/1.1\r\nHost: x\r\nUser-Agent: {long}\r\nConnection: close\r\n\r\n").into_bytes(),
+        format!("GET /{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "x".repeat(100_000)).into_bytes(),
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n".to_vec(),
+    ];
+    for request in &requests {
+        let mut stream = TcpStream::connect(("127.0.0.1", run.port())).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .expect("timeout");
+        let _ = stream.write_all(request);
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        assert!(
+            answer.is_empty() || answer.starts_with(b"HTTP/1."),
+            "{:?}",
+            String::from_utf8_lossy(&answer[..answer.len().min(200)])
+        );
+    }
+    assert_eq!(run.get("/notes.txt").body, NOTES);
+    signal(run.pid(), SIGTERM);
+    assert_eq!(run.wait_exit(Duration::from_secs(10)).and_then(|s| s.code()), Some(0));
+    let log = fs::read(run.dir.join("access.log")).expect("the log");
+    for line in log.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let text = String::from_utf8_lossy(line);
+        assert!(text.starts_with("127.0.0.1 - - ["), "a forged or torn line: {text:.200}");
+        assert!(
+            line.iter().all(|&b| b >= 0x20 && b != 0x7f),
+            "a control byte in: {text:.200}"
+        );
+        assert!(!text.contains("- - [FORGED]"), "{text:.200}");
+    }
+    // No worker died of any of it (the same two served to the end).
+    assert!(
+        !run.stderr().contains("exited:"),
+        "{} (workers {workers:?})",
+        run.stderr()
+    );
+}
+
+// ---- Attacks: signal storms under load ----
+
+/// The descriptors of every worker, summed, once the load is gone and the workers are idle.
+fn worker_fds(master: u32) -> Vec<usize> {
+    let mut counts: Vec<usize> = children(master).into_iter().map(fds).collect();
+    counts.sort();
+    counts
+}
+
+/// Waits until the master has exactly `n` workers and that has held for 300 ms (a storm of
+/// reloads ends with one generation, the others drained).
+fn settled(master: u32, n: usize) {
+    let mut since = Instant::now();
+    let start = Instant::now();
+    loop {
+        if children(master).len() != n {
+            since = Instant::now();
+        } else if since.elapsed() > Duration::from_millis(300) {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "never settled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_storm_of_hups_under_load_fails_no_request_and_leaks_no_descriptor() {
+    let root = site_root("hup-storm");
+    let run = Run::start(&site_config(&root, ""));
+    let master_before = fds(run.pid());
+    let workers_before = worker_fds(run.pid());
+    let load = Load::start(run.port(), 4);
+    wait_until(Duration::from_secs(10), "load running", || {
+        log_lines(&run) > 50
+    });
+    for _ in 0..20 {
+        signal(run.pid(), SIGHUP);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    settled(run.pid(), 2);
+    let (ok, retried, failed) = load.finish();
+    let generations = run.stderr().matches("starting, generation").count();
+    eprintln!("20 HUPs: {generations} reloads, {ok} answered, {retried} retried");
+    assert!(failed.is_empty(), "{} failed: {failed:?}", failed.len());
+    assert!(generations >= 2, "{}", run.stderr());
+    // Idle again: the new workers hold what the first ones held, the master what it held.
+    wait_until(Duration::from_secs(10), "the workers' descriptors", || {
+        worker_fds(run.pid()) == workers_before
+    });
+    assert_eq!(fds(run.pid()), master_before, "the master's descriptors");
+    assert_eq!(run.get("/notes.txt").body, NOTES);
+}
+
+#[test]
+fn a_storm_of_usr1s_under_load_fails_no_request_and_loses_no_line() {
+    let root = site_root("usr1-storm");
+    let mut run = Run::start(&site_config(&root, ""));
+    let workers = children(run.pid());
+    let master_before = fds(run.pid());
+    let workers_before = worker_fds(run.pid());
+    let load = Load::start(run.port(), 4);
+    wait_until(Duration::from_secs(10), "load running", || {
+        log_lines(&run) > 50
+    });
+    for _ in 0..50 {
+        signal(run.pid(), SIGUSR1);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (ok, retried, failed) = load.finish();
+    eprintln!("50 USR1s: {ok} answered, {retried} retried");
+    assert!(failed.is_empty(), "{} failed: {failed:?}", failed.len());
+    assert_eq!(children(run.pid()), workers, "a worker died of a USR1");
+    wait_until(Duration::from_secs(10), "the workers' descriptors", || {
+        worker_fds(run.pid()) == workers_before
+    });
+    assert_eq!(fds(run.pid()), master_before, "the master's descriptors");
+    signal(run.pid(), SIGTERM);
+    assert_eq!(run.wait_exit(Duration::from_secs(10)).and_then(|s| s.code()), Some(0));
+    // One file (nothing renamed it), every answer in it once, whole.
+    let log = run.log();
+    assert_eq!(log.lines().count() as u64, ok);
+    assert!(
+        log.lines()
+            .all(|l| l.contains("\"GET /notes.txt HTTP/1.1\" 200 12")),
+        "{log}"
+    );
+}
