@@ -1105,3 +1105,256 @@ fn a_storm_of_usr1s_under_load_fails_no_request_and_loses_no_line() {
         "{log}"
     );
 }
+
+// ---- Attacks: the file system changing underneath ----
+
+#[test]
+fn the_access_logs_folder_removed_costs_no_request_and_usr1_says_why() {
+    let root = site_root("gone-log-root");
+    let text = site_config(&root, "").replace("{dir}/access.log", "{dir}/logs/access.log");
+    let dir = scratch("gone-log");
+    fs::create_dir_all(dir.join("logs")).expect("mkdir");
+    let run = Run::start_in(dir.clone(), &text);
+    assert_eq!(run.get("/notes.txt").body, NOTES);
+    fs::remove_dir_all(dir.join("logs")).expect("remove the log folder");
+    for _ in 0..5 {
+        assert_eq!(run.get("/notes.txt").body, NOTES);
+    }
+    // logrotate's USR1 cannot open the name again: one line why, and serving goes on.
+    signal(run.pid(), SIGUSR1);
+    run.wait_for_stderr(&format!(
+        "stage09: cannot open access log {}: No such file or directory (os error 2)",
+        dir.join("logs/access.log").display()
+    ));
+    for _ in 0..5 {
+        assert_eq!(run.get("/notes.txt").body, NOTES);
+    }
+    // The folder back, the next USR1 logs there again.
+    fs::create_dir_all(dir.join("logs")).expect("mkdir");
+    signal(run.pid(), SIGUSR1);
+    wait_until(Duration::from_secs(10), "a new access.log", || {
+        dir.join("logs/access.log").exists()
+    });
+    assert_eq!(run.get("/notes.txt").body, NOTES);
+    wait_until(Duration::from_secs(10), "a line in the new log", || {
+        fs::read_to_string(dir.join("logs/access.log"))
+            .unwrap_or_default()
+            .contains("\"GET /notes.txt HTTP/1.1\" 200 12")
+    });
+    assert_eq!(children(run.pid()).len(), 2);
+}
+
+/// Rotation into a folder that is gone fails at every write that finds the file full: that
+/// is one line for the spell, not one per write (an error log that fills the disk the access
+/// log could not).
+#[test]
+fn rotation_into_a_removed_folder_says_so_once() {
+    let root = site_root("gone-rotate-root");
+    let text = site_config(&root, "").replace(
+        "path = \"{dir}/access.log\"\n",
+        "path = \"{dir}/logs/access.log\"\nrotate_size = 100\n",
+    );
+    let dir = scratch("gone-rotate");
+    fs::create_dir_all(dir.join("logs")).expect("mkdir");
+    let run = Run::start_in(dir.clone(), &text);
+    fs::remove_dir_all(dir.join("logs")).expect("remove the log folder");
+    for _ in 0..20 {
+        assert_eq!(run.get("/notes.txt").body, NOTES);
+    }
+    run.wait_for_stderr("cannot rotate the access log");
+    // The twenty responses have been logged (or not) by now: the master writes as it reads.
+    let stderr = run.stderr();
+    assert_eq!(
+        stderr.matches("cannot rotate the access log").count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_served_root_renamed_away_is_no_crash_and_a_reload_refuses_it() {
+    let root = site_root("renamed-root");
+    let run = Run::start(&site_config(&root, ""));
+    let workers = children(run.pid());
+    let moved = root.with_extension("moved");
+    fs::rename(&root, &moved).expect("rename the root");
+    // Whatever a worker makes of it (the folder it opened, or nothing), it is an answer.
+    for _ in 0..5 {
+        let response = run.get("/notes.txt");
+        assert!(
+            response.status == 404 || (response.status == 200 && response.body == NOTES),
+            "{}",
+            response.status_line
+        );
+    }
+    signal(run.pid(), SIGHUP);
+    run.wait_for_stderr(&format!(
+        "reload refused, still serving the old configuration: {}:1:8: ROOT {} does not exist",
+        run.config.display(),
+        root.display()
+    ));
+    assert_eq!(children(run.pid()), workers);
+    fs::rename(&moved, &root).expect("rename back");
+    assert_eq!(run.get("/notes.txt").body, NOTES);
+    run.reload(2);
+    assert_eq!(run.get("/notes.txt").body, NOTES);
+}
+
+/// A file cut short while it is being sent: the promised Content-Length cannot be kept, so
+/// the connection closes short (a client sees the truncation), at once rather than at the
+/// send timeout, and the worker serves on (no SIGBUS: nothing is mapped).
+#[test]
+fn a_file_truncated_while_it_is_sent_closes_short_and_the_worker_serves_on() {
+    let root = site_root("truncated-root");
+    let run = Run::start(&site_config(&root, "workers = 1").replace("workers = 2\n", ""));
+    let workers = children(run.pid());
+    let mut client = TcpStream::connect(("127.0.0.1", run.port())).expect("connect");
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    client
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send");
+    let mut got = vec![0u8; 64 * 1024];
+    client.read_exact(&mut got).expect("the start");
+    fs::OpenOptions::new()
+        .write(true)
+        .open(root.join("big.bin"))
+        .and_then(|f| f.set_len(100_000))
+        .expect("truncate");
+    let started = Instant::now();
+    let rest = client.read_to_end(&mut got);
+    assert!(rest.is_ok(), "{rest:?} (not closed within the read timeout)");
+    let head_end = support::find(&got, b"\r\n\r\n").expect("head") + 4;
+    let body = &got[head_end..];
+    assert!(body.len() < support::BIG_LEN, "a whole body after a truncation");
+    // Below the new length, the file's bytes. Beyond it, whatever was already queued: sendfile
+    // queues references to the page cache, and the kernel zeroes the cut page's tail.
+    let kept = body.len().min(100_000);
+    assert!(
+        body[..kept] == support::big_content()[..kept],
+        "the bytes before the cut are not the file's"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "closed at the send timeout");
+    assert_eq!(children(run.pid()), workers);
+    assert_eq!(run.get("/notes.txt").body, NOTES);
+    assert_eq!(run.get("/big.bin").body.len(), 100_000);
+}
+
+// ---- Attacks: rotation on every write ----
+
+#[test]
+fn rotating_at_every_line_under_load_loses_and_tears_none() {
+    let root = site_root("tiny-rotate-root");
+    let text = site_config(&root, "").replace(
+        "path = \"{dir}/access.log\"\n",
+        "path = \"{dir}/access.log\"\nrotate_size = 1\nkeep = 1000\n",
+    );
+    let mut run = Run::start(&text);
+    let clients: Vec<_> = (0..4)
+        .map(|i| {
+            let port = run.port();
+            std::thread::spawn(move || {
+                let mut client = support::Client::connect(("127.0.0.1", port));
+                for n in 0..50 {
+                    let request = format!("GET /notes.txt?c={i}&n={n} HTTP/1.1\r\nHost: x\r\n\r\n");
+                    assert_eq!(client.request(&request).body, NOTES);
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("client");
+    }
+    signal(run.pid(), SIGTERM);
+    assert_eq!(run.wait_exit(Duration::from_secs(10)).and_then(|s| s.code()), Some(0));
+    let mut seen = std::collections::HashSet::new();
+    let mut files = 0;
+    for entry in fs::read_dir(&run.dir).expect("list").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("access.log") {
+            continue;
+        }
+        files += 1;
+        for line in fs::read_to_string(entry.path()).expect("read").lines() {
+            let request = line
+                .strip_prefix("127.0.0.1 - - [")
+                .and_then(|l| l.split_once("] \"GET /notes.txt?"))
+                .and_then(|(_, l)| l.split_once(" HTTP/1.1\" 200 12 \"-\" \"-\""))
+                .map(|(request, _)| request.to_string())
+                .unwrap_or_else(|| panic!("a torn line in {name}: {line:.200}"));
+            assert!(seen.insert(request), "logged twice: {line}");
+        }
+    }
+    assert!(files > 10, "it rotated: {files} files");
+    assert_eq!(seen.len(), 200, "every request logged once");
+    assert!(run.stderr().ends_with("stage09: stopped\n"), "{}", run.stderr());
+}
+
+// ---- Attacks: a root that is a symlink; a jailed worker asked for what is outside ----
+
+#[test]
+fn a_root_that_is_a_symlink_is_served() {
+    let root = site_root("symlinked-root");
+    let link = scratch("root-link").join("www");
+    std::os::unix::fs::symlink(&root, &link).expect("symlink");
+    let run = Run::start(&site_config(&link, ""));
+    assert_eq!(run.get("/notes.txt").body, NOTES);
+    if !is_root() {
+        return;
+    }
+    // Jailed, the worker's root is the link's target.
+    let run = Run::start(&site_config(&link, "chroot = true\nuser = \"nobody\""));
+    let worker = children(run.pid())[0];
+    let jail = fs::read_link(format!("/proc/{worker}/root")).expect("root link");
+    assert_eq!(jail, root.canonicalize().expect("canonical"));
+    assert_eq!(run.get("/notes.txt").body, NOTES);
+}
+
+/// What a client may try to reach outside the root: up, encoded up, through symlinks, in
+/// absolute form, and the jail's own /etc.
+const ESCAPES: &[&str] = &[
+    "/../../etc/passwd",
+    "/%2e%2e/%2e%2e/etc/passwd",
+    "/..%2f..%2f..%2fetc%2fpasswd",
+    "/%252e%252e/etc/passwd",
+    "//etc/passwd",
+    "/etc/passwd",
+    "/link-out.txt",
+    "/link-dir/secret.txt",
+    "/link-dir/../../etc/passwd",
+    "http://x/../../etc/passwd",
+    "/proc/self/environ",
+];
+
+fn nothing_escapes(port: u16) {
+    for path in ESCAPES {
+        let response = support::Client::connect(("127.0.0.1", port))
+            .request(&format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+        let text = response.text();
+        assert!(
+            (400..500).contains(&response.status),
+            "{path}: {}",
+            response.status_line
+        );
+        assert!(!text.contains("root:x:0:0"), "{path}: /etc/passwd");
+        assert!(!text.contains(SECRET), "{path}: the secret");
+    }
+}
+
+#[test]
+fn a_jailed_worker_serves_nothing_outside_its_root() {
+    if !is_root() {
+        eprintln!("skipping: chroot needs the tests to run as root (CI does)");
+        return;
+    }
+    let server = STAGE.start_with(&["--workers", "1", "--user", "nobody", "--chroot"]);
+    let worker = children(server.pid())[0];
+    assert_eq!(status_field(worker, "Uid"), ["65534"; 4]);
+    nothing_escapes(server.port);
+    assert_eq!(server.get("/notes.txt").status, 200);
+    // Not jailed, only dropped: the path checks alone hold.
+    let server = STAGE.start_with(&["--workers", "1", "--user", "nobody"]);
+    nothing_escapes(server.port);
+    assert_eq!(server.get("/link-in.txt").status, 200);
+}

@@ -38,6 +38,9 @@ pub struct LogFile {
     pub dropped: u64,
     /// Whether the current failing spell has been reported (once, not once per line).
     warned: bool,
+    /// The same for rotation: a folder that is gone fails every write that finds the file
+    /// full, and an error log line per write would fill the disk the access log could not.
+    rotate_warned: bool,
 }
 
 enum Output {
@@ -63,6 +66,7 @@ impl LogFile {
             keep,
             dropped: 0,
             warned: false,
+            rotate_warned: false,
         })
     }
 
@@ -91,8 +95,16 @@ impl LogFile {
             }
         }
         if self.rotate_size > 0 && self.size >= self.rotate_size {
-            if let Err(e) = self.rotate() {
-                eprintln!("stage09: cannot rotate the access log: {e}");
+            match self.rotate() {
+                Ok(()) => self.rotate_warned = false,
+                // Lines still go to the file we have; the next full write tries again.
+                Err(e) if !self.rotate_warned => {
+                    self.rotate_warned = true;
+                    eprintln!(
+                        "stage09: cannot rotate the access log: {e}; writing on to the current file, and trying again"
+                    );
+                }
+                Err(_) => {}
             }
         }
     }
@@ -278,6 +290,29 @@ mod tests {
             .collect();
         assert!(text.ends_with("line 099 padding padding\n"), "{text}");
         assert!(text.lines().all(|l| l.len() == 24), "{text}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_rotation_that_fails_goes_on_writing_and_recovers() {
+        let dir = std::env::temp_dir().join(format!("stage09-norotate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("access.log");
+        let mut log = LogFile::open(&path, 10, 3).expect("open");
+        // The folder goes away under the open file: every rename fails.
+        std::fs::remove_dir_all(&dir).expect("remove");
+        for _ in 0..5 {
+            log.write_lines(b"a line over ten bytes\n");
+        }
+        assert!(log.rotate_warned);
+        assert_eq!(log.dropped, 0, "written to the open (unlinked) file");
+        // Back, the next full write rotates and the spell is over.
+        std::fs::create_dir_all(&dir).expect("dir");
+        log.reopen().expect("reopen");
+        log.write_lines(b"a line over ten bytes\n");
+        assert!(!log.rotate_warned);
+        assert!(dir.join("access.log.1").exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
