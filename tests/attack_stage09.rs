@@ -1358,3 +1358,68 @@ fn a_jailed_worker_serves_nothing_outside_its_root() {
     nothing_escapes(server.port);
     assert_eq!(server.get("/link-in.txt").status, 200);
 }
+
+// ---- Attacks: a reader of stdout that stops reading ----
+
+/// Finding 1 (logs.rs, fixed here): with the access log on stdout (the command line's
+/// default) piped to a reader that stalls (`stage09 8080 www | less`, a stuck `tee`), the
+/// master blocked writing it, stopped reading the workers' pipes, and every worker then
+/// blocked on its next line: the whole server stopped answering after about a hundred
+/// requests. Now the pipe is written without blocking: serving goes on, and what it would
+/// not take is dropped in whole lines and counted, as on a full disk.
+#[test]
+fn a_stalled_reader_of_the_stdout_log_does_not_stall_serving() {
+    const REQUESTS: usize = 300;
+    let mut child = Command::new(binary("stage09"))
+        .args(["--bind", "127.0.0.1", "--workers", "1", "0"])
+        .arg(site_root("stdout-root"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("startup line");
+    let port: u16 = line
+        .rsplit(':')
+        .next()
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .expect("a port");
+    // Nobody reads stdout now. Each line is over a kilobyte: the pipes hold well under 300.
+    let agent = "a".repeat(1000);
+    for n in 0..REQUESTS {
+        let mut client = support::Client::connect(("127.0.0.1", port));
+        let response = client.request(&format!(
+            "GET /notes.txt?n={n} HTTP/1.1\r\nHost: x\r\nUser-Agent: {agent}\r\nConnection: close\r\n\r\n"
+        ));
+        assert_eq!(response.body, NOTES, "request {n}");
+    }
+    signal(child.id(), SIGTERM);
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).expect("the log");
+    let status = child.wait().expect("exit");
+    let mut stderr = String::new();
+    let _ = child
+        .stderr
+        .take()
+        .map(|mut e| e.read_to_string(&mut stderr));
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    // What got through is whole lines; with what was counted lost, every request.
+    let text = String::from_utf8_lossy(&rest);
+    assert!(text.is_empty() || text.ends_with('\n'), "a torn last line");
+    for line in text.lines() {
+        assert!(
+            line.starts_with("127.0.0.1 - - [") && line.ends_with(&format!("\"{agent}\"")),
+            "a torn line: {line:.100}"
+        );
+    }
+    let lost: usize = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("stage09: ")?.strip_suffix(" access log line(s) were lost"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert_eq!(text.lines().count() + lost, REQUESTS, "{stderr}");
+    assert!(lost > 0, "the pipe took everything: the test proves nothing");
+}

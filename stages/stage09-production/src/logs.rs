@@ -14,12 +14,16 @@
 //! - rotation by size is a few renames (`access.log.2` to `.3`, `.1` to `.2`, the log to `.1`)
 //!   and a fresh open; USR1 (logrotate's convention, after it renamed the file) only reopens;
 //! - a full disk costs lines, not service: a failed write is counted in `dropped` and serving
-//!   goes on (the worker never sees the disk at all).
+//!   goes on (the worker never sees the disk at all); so does a stdout pipe whose reader
+//!   stalls (`stage09 8080 www | tee`): it is written without blocking, and what it will not
+//!   take is dropped, whole lines only.
 //!
 //! The price is a copy through a pipe per line; the master reads them in 64 KiB gulps.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::mem::ManuallyDrop;
+use std::os::fd::{BorrowedFd, FromRawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -52,6 +56,7 @@ impl LogFile {
     /// Opens `path` for appending (`-`: stdout). One line of error if it cannot be.
     pub fn open(path: &Path, rotate_size: u64, keep: u64) -> Result<LogFile, String> {
         let (path, out, size) = if path == Path::new("-") {
+            stdout_nonblocking_if_a_pipe();
             (None, Output::Stdout, 0)
         } else {
             let file = append(path)?;
@@ -73,18 +78,18 @@ impl LogFile {
     /// Writes whole lines (`lines` ends with a newline), then rotates if the file is full.
     pub fn write_lines(&mut self, lines: &[u8]) {
         let result = match &mut self.out {
-            Output::File(file) => file.write_all(lines),
-            Output::Stdout => io::stdout().lock().write_all(lines),
+            Output::File(file) => file.write_all(lines).map_err(|e| (e, count_lines(lines))),
+            Output::Stdout => stdout_lines(lines),
         };
         match result {
             Ok(()) => {
                 self.size += lines.len() as u64;
                 self.warned = false;
             }
-            // The disk is full (or the file went away): these lines are gone; count them,
-            // and say so once per spell of failures, not once per line.
-            Err(e) => {
-                self.dropped += count_lines(lines);
+            // The disk is full (or the file went away, or stdout's reader stalls): these lines
+            // are gone; count them, and say so once per spell of failures, not once per line.
+            Err((e, lost)) => {
+                self.dropped += lost;
                 if !self.warned {
                     self.warned = true;
                     eprintln!(
@@ -155,6 +160,81 @@ fn append(path: &Path) -> Result<File, String> {
         .open(path)
         .map_err(|e| format!("cannot open access log {}: {e}", path.display()))
 }
+
+// ANCHOR: stdout
+/// Makes stdout non-blocking if it is a pipe or a socket: a reader that stops reading (a
+/// paused `less`, a stuck `tee`) must not stop the master, whose loop also reads the workers'
+/// pipes, or every worker would block on its next line. A terminal or a file is left as it is:
+/// its open file description is shared with the shell, which expects it blocking.
+fn stdout_nonblocking_if_a_pipe() {
+    use rustix::fs::{fcntl_getfl, fcntl_setfl, fstat, FileType, OFlags};
+    // SAFETY: descriptor 1 is open for the life of the process; it is only borrowed here.
+    let out = unsafe { BorrowedFd::borrow_raw(1) };
+    let Ok(stat) = fstat(out) else {
+        return;
+    };
+    if matches!(
+        FileType::from_raw_mode(stat.st_mode),
+        FileType::Fifo | FileType::Socket
+    ) {
+        if let Ok(flags) = fcntl_getfl(out) {
+            let _ = fcntl_setfl(out, flags | OFlags::NONBLOCK);
+        }
+    }
+}
+
+/// The end of a line that stdout took only the start of: it is written before anything else,
+/// so that no line is torn. One stdout per process, so one tail (it outlives the `LogFile` a
+/// reload replaces).
+static STDOUT_TAIL: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+/// Writes whole lines to stdout without waiting for it; `Err` holds the lines dropped.
+fn stdout_lines(lines: &[u8]) -> Result<(), (io::Error, u64)> {
+    // Descriptor 1 itself, not std's line-buffered `Stdout`, which would keep what a full
+    // pipe refused and write it later, in the middle of some other line.
+    // SAFETY: descriptor 1 is open for the life of the process; ManuallyDrop never closes it.
+    let mut out = ManuallyDrop::new(unsafe { File::from_raw_fd(1) });
+    let mut tail = STDOUT_TAIL.lock().unwrap_or_else(|e| e.into_inner());
+    let stalled = || io::Error::new(io::ErrorKind::WouldBlock, "the reader is not keeping up");
+    if !tail.is_empty() {
+        let n = write_some(&mut out, &tail).map_err(|e| (e, count_lines(lines)))?;
+        tail.drain(..n);
+        if !tail.is_empty() {
+            return Err((stalled(), count_lines(lines)));
+        }
+    }
+    let n = write_some(&mut out, lines).map_err(|e| (e, count_lines(lines)))?;
+    if n == lines.len() {
+        return Ok(());
+    }
+    // The line the pipe took the start of is finished later, from the tail; the lines after
+    // it are dropped.
+    let begun_end = match lines[..n].last() {
+        None | Some(b'\n') => n,
+        Some(_) => n + lines[n..].iter().position(|&b| b == b'\n').map_or(0, |i| i + 1),
+    };
+    tail.extend_from_slice(&lines[n..begun_end]);
+    match count_lines(&lines[begun_end..]) {
+        0 => Ok(()),
+        lost => Err((stalled(), lost)),
+    }
+}
+
+/// `write_all`, except that it stops when the descriptor would block: how much went.
+fn write_some(out: &mut File, bytes: &[u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < bytes.len() {
+        match out.write(&bytes[done..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+// ANCHOR_END: stdout
 
 fn count_lines(bytes: &[u8]) -> u64 {
     bytes.iter().filter(|&&b| b == b'\n').count() as u64
