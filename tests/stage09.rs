@@ -265,15 +265,6 @@ fn an_unknown_user_is_named() {
 }
 
 #[test]
-fn http2_is_refused_until_stage07_joins() {
-    let text = format!("{}http2 = true\n[[listener]]\nport = 0\n", root_line());
-    refused(
-        &text,
-        "2:9: http2 = true needs stage07's session: not in this build",
-    );
-}
-
-#[test]
 fn a_missing_config_file_is_one_line() {
     let out = Command::new(binary("stage09"))
         .args(["--check-config", "/no/such/site.toml"])

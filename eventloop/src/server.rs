@@ -9,9 +9,16 @@
 //! One loop runs on one thread. For several cores, run several loops, each on its own thread
 //! with its own `SO_REUSEPORT` listener ([`reuseport_listener`]) or a clone of a shared one;
 //! a [`Handle`] reaches any of them from anywhere.
+//!
+//! Two things are for servers behind a load balancer: a listener may expect a PROXY protocol
+//! header on each connection ([`EventLoop::expect_proxy_header`], `proxy.rs`), and SIGUSR2
+//! (or [`Handle::lame_duck`]) puts the loop in its lame-duck phase: everything is served as
+//! before, but [`Turn::lame_duck`] is set, so a health page can say 503 and the balancer stops
+//! sending new work before the stop closes the listener.
 
 use crate::mailbox::{Command, ConnectionId, Handle, Mailbox};
 use crate::poller::{Interest, Poller};
+use crate::proxy::ProxyHeader;
 use crate::session::{Service, Session, Step, Turn};
 use crate::timers::{Owner, Timer, Timers};
 use crate::transport::Transport;
@@ -20,11 +27,12 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Poller keys: the listener, the signal pipe, the mailbox, then one per connection slot.
+/// Poller keys: the listener, the signal pipes, the mailbox, then one per connection slot.
 const LISTENER: usize = 0;
 const SIGNALS: usize = 1;
 const MAILBOX: usize = 2;
-const FIRST_CONNECTION: usize = 3;
+const LAME_DUCK: usize = 3;
+const FIRST_CONNECTION: usize = 4;
 /// Connections accepted per wake-up at most, so a flood of new ones cannot starve old ones.
 const ACCEPT_BATCH: usize = 128;
 /// Out of descriptors (EMFILE): stop accepting this long instead of spinning on the error.
@@ -72,6 +80,10 @@ pub struct EventLoop<T: Transport, S: Service<T>> {
     /// The read end of the self-pipe that signal handlers write to (see `signals`).
     signals: Option<UnixStream>,
     signals_seen: usize,
+    /// SIGUSR2's self-pipe: the lame-duck phase (see the top of the file).
+    lame_duck_signal: Option<UnixStream>,
+    /// Connections start with a PROXY header, which must be whole within this long.
+    proxy_header: Option<Duration>,
     mailbox: Mailbox<S::Message>,
     /// Connections by slot; a closed connection's slot is reused (see `free`).
     slots: Vec<Option<Connection<T, S>>>,
@@ -97,12 +109,15 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
         listener.set_nonblocking(true)?;
         let poller = Poller::new()?;
         poller.add(&listener, LISTENER, Interest::Read)?;
-        let signals = if config.signals {
-            let signals = signals()?;
+        let (signals, lame_duck_signal) = if config.signals {
+            let stop = [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM];
+            let signals = self_pipe(&stop)?;
             poller.add(&signals, SIGNALS, Interest::Read)?;
-            Some(signals)
+            let lame_duck = self_pipe(&[signal_hook::consts::SIGUSR2])?;
+            poller.add(&lame_duck, LAME_DUCK, Interest::Read)?;
+            (Some(signals), Some(lame_duck))
         } else {
-            None
+            (None, None)
         };
         let mailbox = Mailbox::new()?;
         poller.add(&*mailbox.wake, MAILBOX, Interest::Read)?;
@@ -115,6 +130,8 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
             accept_resumes: None,
             signals,
             signals_seen: 0,
+            lame_duck_signal,
+            proxy_header: None,
             mailbox,
             slots: Vec::new(),
             free: Vec::new(),
@@ -149,6 +166,17 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
         &mut self.service
     }
 
+    // ANCHOR: expect_proxy_header
+    /// Every connection of this listener starts with a PROXY protocol header (v1 or v2), whole
+    /// within `timeout`, or is closed: the listener is behind a proxy that sends one
+    /// (HAProxy's `send-proxy-v2`). The service's sessions then see the client the header
+    /// names, in [`Service::open`] and [`Transport::peer`]. Only for a listener that nobody
+    /// but the proxy can reach: whoever can connect could name any address.
+    pub fn expect_proxy_header(&mut self, timeout: Duration) {
+        self.proxy_header = Some(timeout);
+    }
+    // ANCHOR_END: expect_proxy_header
+
     // ANCHOR: run
     /// The loop: wait for readiness or the nearest deadline, handle what came, repeat. Returns
     /// once a graceful stop has seen every connection finish; exits the process (code 1) if
@@ -173,6 +201,12 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
                         self.accept();
                     }
                     SIGNALS => self.on_signal(),
+                    LAME_DUCK => {
+                        if let Some(pipe) = &mut self.lame_duck_signal {
+                            drain(pipe);
+                        }
+                        self.turn.lame_duck = true;
+                    }
                     // Reset the eventfd, then take the channel again: a message pushed
                     // since `take_messages` above has written its wake-up already, and the
                     // reset just erased it.
@@ -217,6 +251,7 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
             match command {
                 Command::Message(message) => self.service.message(message, &self.turn),
                 Command::To(to, message) => self.deliver(to, message),
+                Command::LameDuck => self.turn.lame_duck = true,
                 Command::Stop => {
                     if self.grace_ends.is_none() {
                         self.begin_shutdown();
@@ -368,9 +403,15 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
             return;
         }
         self.next_serial += 1;
+        // Behind a proxy, the service's session comes once the header has said who the
+        // client is (`proxy.rs` opens it then).
+        let session: Box<dyn Session<T, S>> = match self.proxy_header {
+            Some(timeout) => Box::new(ProxyHeader::new(peer, self.turn.now, timeout)),
+            None => self.service.open(peer, &self.turn),
+        };
         let connection = Connection {
             transport,
-            session: self.service.open(peer, &self.turn),
+            session,
             serial: self.next_serial,
             interest: Interest::Read,
             timer: Timer::default(),
@@ -491,13 +532,7 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
         let Some(signals) = &mut self.signals else {
             return;
         };
-        let mut bytes = [0u8; 64];
-        while let Ok(n) = signals.read(&mut bytes) {
-            if n == 0 {
-                break;
-            }
-            self.signals_seen += n;
-        }
+        self.signals_seen += drain(signals);
         if self.signals_seen >= 2 {
             eprintln!("{}: stopping now", self.config.name);
             std::process::exit(130);
@@ -564,16 +599,29 @@ fn has_unread_bytes(socket: &TcpStream) -> bool {
     matches!(socket.peek(&mut [0u8; 1]), Ok(n) if n > 0)
 }
 
-/// Registers SIGINT and SIGTERM to write a byte into a socket pair, and returns its read end.
-/// A signal handler may do almost nothing safely, but it may write to a descriptor, and a
-/// descriptor is something the event loop can wait on: the self-pipe trick.
-fn signals() -> io::Result<UnixStream> {
+/// Registers `signals` to write a byte into a socket pair, and returns its read end. A signal
+/// handler may do almost nothing safely, but it may write to a descriptor, and a descriptor
+/// is something the event loop can wait on: the self-pipe trick.
+fn self_pipe(signals: &[i32]) -> io::Result<UnixStream> {
     let (read_end, write_end) = UnixStream::pair()?;
     read_end.set_nonblocking(true)?;
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for &signal in signals {
         signal_hook::low_level::pipe::register(signal, write_end.try_clone()?)?;
     }
     Ok(read_end)
+}
+
+/// Reads a self-pipe empty; returns how many signals it held (a byte each).
+fn drain(pipe: &mut UnixStream) -> usize {
+    let mut bytes = [0u8; 64];
+    let mut seen = 0;
+    while let Ok(n) = pipe.read(&mut bytes) {
+        if n == 0 {
+            break;
+        }
+        seen += n;
+    }
+    seen
 }
 
 /// A listener on `addr` with `SO_REUSEPORT`, so that several loops (one per thread) can each

@@ -269,6 +269,7 @@ fn from_command_line(args: &Args) -> Config {
             header: here(args.timeouts.header_timeout),
             send: here(args.send_timeout),
             grace: here(args.stop.grace),
+            lame_duck: here(0),
         },
         access_log: (!args.quiet).then(|| config::AccessLog {
             path: here(args.access_log.clone().unwrap_or_else(|| "-".into())),

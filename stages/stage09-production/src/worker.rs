@@ -24,7 +24,7 @@ use crate::logs::Pipe;
 use crate::metrics::{Shared, Slot};
 use crate::service::{self, Stage09, ToMaster};
 use common::{AccessLog, Site, TimeoutArgs};
-use eventloop::http1::{Env, Pages};
+use eventloop::http1::{Env, Pages, Switch};
 use eventloop::{EventLoop, Handle, Plain, Tls, Transport, Verifiers};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -101,14 +101,18 @@ pub fn run() -> Result<(), String> {
             Some(_) => {
                 let pem = plan.loaded.pems.iter().find(|p| p.listener == index);
                 let pem = pem.ok_or("a TLS listener without its certificate")?;
-                Some(pem.pem.server_config()?)
+                Some(pem.pem.server_config(config.http2())?)
             }
         };
         for _ in 0..plan.threads.max(1) {
             let socket = listeners[index]
                 .try_clone()
                 .map_err(|e| format!("dup listener: {e}"))?;
-            jobs.push((socket, tls.clone(), service::site_pages()));
+            let proxy = listener
+                .proxy_protocol
+                .as_ref()
+                .is_some_and(|on| *on.get_ref());
+            jobs.push((socket, tls.clone(), service::site_pages(), proxy));
         }
     }
     if config.metrics.is_some() {
@@ -116,7 +120,7 @@ pub fn run() -> Result<(), String> {
         let socket = listeners[count - 1]
             .try_clone()
             .map_err(|e| format!("dup listener: {e}"))?;
-        jobs.push((socket, None, service::metrics_pages(shared.clone())));
+        jobs.push((socket, None, service::metrics_pages(shared.clone()), false));
     }
     drop(listeners);
     let slot = shared.slot(plan.index);
@@ -130,10 +134,10 @@ pub fn run() -> Result<(), String> {
         // ANCHOR: one_loop
         // The usual worker: one listener, one loop, on this thread, owning SIGTERM itself
         // (the first drains, a second ends the process), as stage06 does. One thread.
-        let (socket, tls, pages) = jobs.remove(0);
+        let (socket, tls, pages, proxy) = jobs.remove(0);
         return match tls {
-            None => serve_here::<Plain>(socket, (), pages, &parts, control),
-            Some(tls) => serve_here::<Tls>(socket, tls, pages, &parts, control),
+            None => serve_here::<Plain>(socket, (), (pages, proxy), &parts, control),
+            Some(tls) => serve_here::<Tls>(socket, tls, (pages, proxy), &parts, control),
         };
         // ANCHOR_END: one_loop
     }
@@ -142,7 +146,7 @@ pub fn run() -> Result<(), String> {
     let stop = stop_pipe()?;
     let (handles_in, handles) = mpsc::channel();
     let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(jobs.len()));
-    for (socket, tls, pages) in jobs {
+    for (socket, tls, pages, proxy) in jobs {
         let (ready, remaining) = (handles_in.clone(), remaining.clone());
         let parts = Parts {
             site: parts.site.clone(),
@@ -151,8 +155,8 @@ pub fn run() -> Result<(), String> {
             slot: parts.slot,
         };
         match tls {
-            None => spawn::<Plain>(socket, (), pages, parts, ready, remaining),
-            Some(tls) => spawn::<Tls>(socket, tls, pages, parts, ready, remaining),
+            None => spawn::<Plain>(socket, (), (pages, proxy), parts, ready, remaining),
+            Some(tls) => spawn::<Tls>(socket, tls, (pages, proxy), parts, ready, remaining),
         };
     }
     drop(handles_in);
@@ -161,6 +165,8 @@ pub fn run() -> Result<(), String> {
     for handle in handles.iter() {
         loops.push(handle?);
     }
+    // Before `ready`: the master sends USR2 only to workers that said it.
+    lame_duck_on_signal(loops.clone())?;
     control
         .write_all(b"ready\n")
         .map_err(|e| format!("telling the master: {e}"))?;
@@ -183,6 +189,9 @@ fn site(root: &Path, plan: &Plan) -> Result<Site, String> {
     Ok(site)
 }
 
+/// A listener's pages, and whether its connections start with a PROXY header.
+type Listening = (Pages, bool);
+
 /// What each loop's thread is given to build its service.
 struct Parts {
     site: Site,
@@ -197,7 +206,7 @@ struct Parts {
 fn build<T: Transport>(
     listener: TcpListener,
     transport: T::Config,
-    pages: Pages,
+    (pages, proxy): Listening,
     parts: &Parts,
     signals: bool,
 ) -> Result<EventLoop<T, Stage09>, String> {
@@ -216,6 +225,11 @@ fn build<T: Transport>(
     let mut http = Env::new(parts.site.clone(), log, &timeouts, "stage09");
     http.send_timeout = Duration::from_secs(*t.send.get_ref());
     http.pages = Some(pages);
+    if config.http2() {
+        // As stage07: ALPN `h2` (offered first, `tls.rs`) and the preface on cleartext
+        // listeners hand the connection to HTTP/2 (`service.rs`).
+        http.switches = vec![Switch::Alpn(b"h2".to_vec()), Switch::Preface];
+    }
     let loop_config = eventloop::Config {
         name: "stage09",
         max_connections: usize::try_from(*config.max_connections.get_ref()).unwrap_or(usize::MAX),
@@ -232,6 +246,10 @@ fn build<T: Transport>(
         },
     )
     .map_err(|e| format!("cannot start an event loop: {e}"))?;
+    if proxy {
+        // Behind HAProxy: the PROXY header gets what a request head gets.
+        server.expect_proxy_header(Duration::from_secs(*t.header.get_ref()));
+    }
     if config.auth.as_ref().is_some_and(|a| a.htpasswd.is_some()) {
         // bcrypt off the loop, as stage06: verdicts come back through the loop's mailbox.
         let handle = server.handle();
@@ -262,7 +280,7 @@ fn run_to_end<T: Transport>(mut server: EventLoop<T, Stage09>) {
 fn serve_here<T: Transport>(
     listener: TcpListener,
     transport: T::Config,
-    pages: Pages,
+    pages: Listening,
     parts: &Parts,
     mut control: UnixStream,
 ) -> Result<(), String> {
@@ -279,7 +297,7 @@ fn serve_here<T: Transport>(
 fn spawn<T: Transport>(
     listener: TcpListener,
     transport: T::Config,
-    pages: Pages,
+    pages: Listening,
     parts: Parts,
     ready: mpsc::Sender<Result<Handle<common::auth::Verified>, String>>,
     remaining: Arc<std::sync::atomic::AtomicUsize>,
@@ -326,6 +344,26 @@ fn stop_pipe() -> Result<UnixStream, String> {
         signal_hook::low_level::pipe::register(signal, write_end).map_err(|e| e.to_string())?;
     }
     Ok(read_end)
+}
+
+/// With several loops, SIGUSR2 (the master's lame-duck phase, before a stop: see master.rs)
+/// reaches every loop through its handle, from a thread that waits on a self-pipe. (One loop
+/// alone catches USR2 itself, as it does TERM.)
+fn lame_duck_on_signal(loops: Vec<Handle<common::auth::Verified>>) -> Result<(), String> {
+    let (mut read_end, write_end) = UnixStream::pair().map_err(|e| e.to_string())?;
+    signal_hook::low_level::pipe::register(signal_hook::consts::SIGUSR2, write_end)
+        .map_err(|e| e.to_string())?;
+    std::thread::spawn(move || {
+        let mut byte = [0u8; 1];
+        loop {
+            match read_end.read(&mut byte) {
+                Ok(1) => loops.iter().for_each(Handle::lame_duck),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                _ => return,
+            }
+        }
+    });
+    Ok(())
 }
 
 /// On the first signal, asks every loop to stop gracefully; a second ends the process at
