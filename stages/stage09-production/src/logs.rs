@@ -228,7 +228,12 @@ fn stdout_lines(lines: &[u8]) -> Result<(), (io::Error, u64)> {
     // it are dropped.
     let begun_end = match lines[..n].last() {
         None | Some(b'\n') => n,
-        Some(_) => n + lines[n..].iter().position(|&b| b == b'\n').map_or(0, |i| i + 1),
+        Some(_) => {
+            n + lines[n..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(0, |i| i + 1)
+        }
     };
     tail.extend_from_slice(&lines[n..begun_end]);
     match count_lines(&lines[begun_end..]) {
