@@ -1485,7 +1485,6 @@ fn a_stalled_reader_of_the_stdout_log_does_not_stall_serving() {
 /// after a log collector died panicked the master (exit 101), and its workers, told by
 /// PR_SET_PDEATHSIG, stopped: the whole site down for a lost log line.
 #[test]
-#[ignore = "finding 2: the master panics on eprintln! once its stderr's reader is gone; patch for master.rs on the board (say! in logs.rs)"]
 fn a_master_whose_stderr_reader_is_gone_survives_a_reload() {
     let mut child = Command::new(binary("stage09"))
         .args(["--bind", "127.0.0.1", "--workers", "1", "--quiet", "0"])

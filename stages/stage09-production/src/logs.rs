@@ -40,7 +40,6 @@ macro_rules! say {
     }};
 }
 // master.rs and main.rs use it once attack9's finding 2 is merged (the patch is on the board).
-#[allow(unused_imports)]
 pub(crate) use say;
 // ANCHOR_END: say
 

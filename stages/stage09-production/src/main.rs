@@ -219,7 +219,7 @@ fn main() {
         }
     }
     let pids: Vec<String> = master.pids().iter().map(u32::to_string).collect();
-    eprintln!(
+    logs::say!(
         "stage09: master {}, workers {} ({})",
         std::process::id(),
         pids.join(" "),

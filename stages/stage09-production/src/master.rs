@@ -30,7 +30,7 @@
 //! - USR1: reopen the logs (after logrotate has renamed them).
 
 use crate::config::{self, Config, Loaded, Source};
-use crate::logs::{Lines, LogFile};
+use crate::logs::{say, Lines, LogFile};
 use crate::metrics::Shared;
 use crate::worker::{Plan, FIRST_LISTENER, METRICS_FD};
 use rustix::event::{PollFd, PollFlags};
@@ -336,16 +336,16 @@ impl Master {
                 if self.workers.is_empty() {
                     self.report_dropped();
                     if self.unclean {
-                        eprintln!(
+                        say!(
                             "stage09: stopped, cutting off requests that outlived the grace period"
                         );
                         return 1;
                     }
-                    eprintln!("stage09: stopped");
+                    say!("stage09: stopped");
                     return 0;
                 }
                 if Instant::now() >= deadline {
-                    eprintln!(
+                    say!(
                         "stage09: {} worker(s) still busy after the grace period; killing them",
                         self.workers.len()
                     );
@@ -503,7 +503,7 @@ impl Master {
             self.stops_seen = stops;
             let lame_duck = Duration::from_secs(*self.config.timeouts.lame_duck.get_ref());
             if self.stopping.is_some() {
-                eprintln!("stage09: stopping now");
+                say!("stage09: stopping now");
                 self.signal_all(Signal::KILL);
                 self.reap_all_blocking();
                 std::process::exit(130);
@@ -535,7 +535,7 @@ impl Master {
     /// new work here, and the stop that follows (`begin_stop`, from `turn`) refuses no one.
     fn begin_lame_duck(&mut self, time: Duration) {
         self.lame_duck = Some(Instant::now() + time);
-        eprintln!(
+        say!(
             "stage09: stopping in {} s: /healthz says 503 until then (again to stop now)",
             time.as_secs()
         );
@@ -558,7 +558,7 @@ impl Master {
         self.stopping = Some(Instant::now() + grace + Duration::from_secs(2));
         self.listeners.clear();
         self.restarts_due.clear();
-        eprintln!(
+        say!(
             "stage09: stopping: {} worker(s) finish their requests (at most {} s)",
             self.workers.len(),
             grace.as_secs()
@@ -610,7 +610,7 @@ impl Master {
                 continue;
             }
             if worker.generation != self.generation || self.stopping.is_some() {
-                eprintln!("stage09: worker {pid} (old) exited: {}", describe(status));
+                say!("stage09: worker {pid} (old) exited: {}", describe(status));
                 continue;
             }
             let lived = worker.started.elapsed();
@@ -619,7 +619,7 @@ impl Master {
             } else {
                 Duration::ZERO
             };
-            eprintln!(
+            say!(
                 "stage09: worker {pid} exited: {}; starting another",
                 describe(status)
             );
@@ -641,7 +641,7 @@ impl Master {
                     self.workers.push(worker);
                 }
                 Err(e) => {
-                    eprintln!("stage09: cannot start a worker: {e}; trying again");
+                    say!("stage09: cannot start a worker: {e}; trying again");
                     self.restarts_due.push((index, now + RESTART_DELAY));
                 }
             }
@@ -655,14 +655,14 @@ impl Master {
         let (config, loaded) = match self.origin.load() {
             Ok(new) => new,
             Err(line) => {
-                eprintln!("stage09: reload refused, still serving the old configuration: {line}");
+                say!("stage09: reload refused, still serving the old configuration: {line}");
                 return;
             }
         };
         let listeners = match bind_all(&config, &self.listeners) {
             Ok(listeners) => listeners,
             Err(e) => {
-                eprintln!("stage09: reload refused, still serving the old configuration: {e}");
+                say!("stage09: reload refused, still serving the old configuration: {e}");
                 return;
             }
         };
@@ -672,7 +672,7 @@ impl Master {
         }) {
             Ok(access) => access,
             Err(e) => {
-                eprintln!("stage09: reload refused, still serving the old configuration: {e}");
+                say!("stage09: reload refused, still serving the old configuration: {e}");
                 return;
             }
         };
@@ -686,9 +686,9 @@ impl Master {
         self.restarts_due.clear();
         let from = self.generation;
         if let Err(e) = self.start_generation() {
-            eprintln!("stage09: cannot start a worker: {e}");
+            say!("stage09: cannot start a worker: {e}");
         }
-        eprintln!(
+        say!(
             "stage09: reloading: generation {} starting, generation {from} serves until it is ready",
             self.generation
         );
@@ -719,7 +719,7 @@ impl Master {
     fn report_dropped(&self) {
         let dropped = self.access.as_ref().map_or(0, |a| a.dropped) + self.lost;
         if dropped > 0 {
-            eprintln!("stage09: {dropped} access log line(s) were lost");
+            say!("stage09: {dropped} access log line(s) were lost");
         }
     }
 
@@ -727,11 +727,11 @@ impl Master {
     fn reopen_logs(&mut self) {
         if let Some(access) = &mut self.access {
             if let Err(e) = access.reopen() {
-                eprintln!("stage09: {e}");
+                say!("stage09: {e}");
             }
         }
         if let Err(e) = open_error_log(&self.config) {
-            eprintln!("stage09: {e}");
+            say!("stage09: {e}");
         }
     }
 }
