@@ -1479,7 +1479,7 @@ fn a_stalled_reader_of_the_stdout_log_does_not_stall_serving() {
 
 // ---- Attacks: a reader of stderr that goes away ----
 
-/// Finding 2 (master.rs, open: the patch is on the board): std's `eprintln!` panics when the
+/// Finding 2 (master.rs, fixed: the master says everything through logs.rs's `say!`): std's `eprintln!` panics when the
 /// write fails, and a piped stderr whose reader has gone fails with EPIPE (Rust ignores
 /// SIGPIPE). The master says something on every reload, restart and stop, so the first HUP
 /// after a log collector died panicked the master (exit 101), and its workers, told by

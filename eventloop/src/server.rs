@@ -109,7 +109,7 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
     ) -> io::Result<EventLoop<T, S>> {
         listener.set_nonblocking(true)?;
         let poller = Poller::new()?;
-        poller.add(&listener, LISTENER, Interest::Read)?;
+        poller.add_exclusive(&listener, LISTENER)?;
         let signals = if config.signals {
             let stop = [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM];
             let signals = self_pipe(&stop)?;
@@ -371,8 +371,8 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
             let Some(listener) = &self.listener else {
                 return false;
             };
-            match listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer.ip()),
+            match accept_nonblocking(listener) {
+                Ok((stream, peer)) => self.admit(stream, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) if common::path::out_of_resources(&e) => {
                     // EMFILE: the connection stays in the backlog and the listener stays
@@ -390,9 +390,6 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
 
     /// Registers a new connection and lets its first session start.
     fn admit(&mut self, stream: TcpStream, peer: IpAddr) {
-        if stream.set_nonblocking(true).is_err() {
-            return;
-        }
         // Responses go out in one write each; there is nothing for Nagle to coalesce, only
         // latency to add when a file follows its head.
         let _ = stream.set_nodelay(true);
@@ -474,12 +471,14 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
         if self.accepting == on {
             return;
         }
-        let interest = if on {
-            Interest::Read
+        // An exclusive registration cannot be modified (see `Poller::add_exclusive`): pausing
+        // deletes it, resuming adds it again.
+        let done = if on {
+            self.poller.add_exclusive(listener, LISTENER)
         } else {
-            Interest::Nothing
+            self.poller.delete(listener)
         };
-        if self.poller.modify(listener, LISTENER, interest).is_ok() {
+        if done.is_ok() {
             self.accepting = on;
         }
     }
@@ -631,6 +630,22 @@ fn drain(pipe: &mut UnixStream) -> usize {
         seen += n;
     }
     seen
+}
+
+/// `accept4` with `SOCK_NONBLOCK | SOCK_CLOEXEC`: the connection comes out of the kernel
+/// ready for the loop, where `TcpListener::accept` then `set_nonblocking` costs an extra
+/// `ioctl` per connection.
+fn accept_nonblocking(listener: &TcpListener) -> io::Result<(TcpStream, IpAddr)> {
+    use rustix::net::{acceptfrom_with, SocketFlags};
+    let (fd, peer) = acceptfrom_with(listener, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC)?;
+    let stream = TcpStream::from(fd);
+    // A TCP listener's peers always have an IP address; the fallback is never taken.
+    let peer = peer
+        .and_then(|addr| SocketAddr::try_from(addr).ok())
+        .map_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), |addr| {
+            addr.ip()
+        });
+    Ok((stream, peer))
 }
 
 /// A listener on `addr` with `SO_REUSEPORT`, so that several loops (one per thread) can each
