@@ -73,8 +73,9 @@ impl Poller {
         Ok(epoll::modify(&self.epoll, source, data, interest.flags())?)
     }
 
-    /// Stops watching `source`. (Closing a descriptor removes it too, but only once every
-    /// copy of it is closed: saying so is cheaper than reasoning about `dup`.)
+    /// Stops watching `source`. Closing a descriptor removes it too, but only once every copy
+    /// of it is closed: listeners, which workers and threads share, are deleted explicitly; a
+    /// connection's socket, which has no copy, simply leaves when it is closed.
     pub fn delete(&self, source: impl AsFd) -> io::Result<()> {
         Ok(epoll::delete(&self.epoll, source)?)
     }

@@ -108,6 +108,11 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
         service: S,
     ) -> io::Result<EventLoop<T, S>> {
         listener.set_nonblocking(true)?;
+        // Responses go out in one write each; there is nothing for Nagle to coalesce, only
+        // latency to add when a file follows its head. Set on the listener, it is inherited
+        // by every connection accepted from it (Linux copies the listener's TCP options):
+        // one system call per loop instead of one per connection.
+        rustix::net::sockopt::set_tcp_nodelay(&listener, true)?;
         let poller = Poller::new()?;
         poller.add_exclusive(&listener, LISTENER)?;
         let signals = if config.signals {
@@ -390,9 +395,6 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
 
     /// Registers a new connection and lets its first session start.
     fn admit(&mut self, stream: TcpStream, peer: IpAddr) {
-        // Responses go out in one write each; there is nothing for Nagle to coalesce, only
-        // latency to add when a file follows its head.
-        let _ = stream.set_nodelay(true);
         let Ok(transport) = T::new(stream, &self.transport) else {
             return;
         };
@@ -452,7 +454,9 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
         let Some(mut connection) = self.slots.get_mut(slot).and_then(Option::take) else {
             return;
         };
-        let _ = self.poller.delete(connection.transport.socket());
+        // No EPOLL_CTL_DEL: a connection's socket is never duplicated (accepted with
+        // SOCK_CLOEXEC, never cloned), so closing it, below, takes it out of epoll, and
+        // saying so first would be one more system call per connection.
         connection.session.closed(&mut self.service);
         connection.transport.goodbye();
         drop(connection);
@@ -658,4 +662,27 @@ pub fn reuseport_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `EventLoop::new` relies on to skip a `setsockopt` per connection: a connection
+    /// accepted from a listener with TCP_NODELAY has it too, and arrives non-blocking.
+    #[test]
+    fn accepted_connections_inherit_nodelay_and_are_nonblocking() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        rustix::net::sockopt::set_tcp_nodelay(&listener, true).expect("TCP_NODELAY");
+        let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (stream, peer) = accept_nonblocking(&listener).expect("accept4");
+        assert_eq!(peer, client.local_addr().expect("client addr").ip());
+        assert!(
+            stream.nodelay().expect("getsockopt"),
+            "TCP_NODELAY not inherited"
+        );
+        let mut byte = [0u8; 1];
+        let read = std::io::Read::read(&mut &stream, &mut byte);
+        assert_eq!(read.map_err(|e| e.kind()), Err(io::ErrorKind::WouldBlock));
+    }
 }
