@@ -73,6 +73,7 @@ pipelining_behaviours!(crate::STAGE);
 resilience_behaviours!(crate::STAGE);
 pool_behaviours!(crate::STAGE);
 eventloop_behaviours!(crate::STAGE);
+precompressed_behaviours!(crate::STAGE);
 
 /// A folder of its own for one test: configs, logs.
 fn scratch(name: &str) -> PathBuf {
@@ -262,15 +263,6 @@ fn an_unknown_user_is_named() {
         root_line()
     );
     refused(&text, "2:8: no user \"no-such-user-here\" on this system");
-}
-
-#[test]
-fn http2_is_refused_until_stage07_joins() {
-    let text = format!("{}http2 = true\n[[listener]]\nport = 0\n", root_line());
-    refused(
-        &text,
-        "2:9: http2 = true needs stage07's session: not in this build",
-    );
 }
 
 #[test]

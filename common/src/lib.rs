@@ -12,6 +12,7 @@ pub mod blocking;
 pub mod cache;
 pub mod cli;
 pub mod conditional;
+pub mod encoding;
 pub mod framing;
 #[cfg(feature = "h2")]
 pub mod h2;

@@ -105,6 +105,23 @@ impl PendingLine {
 }
 // ANCHOR_END: combined
 
+impl LogEntry<'_> {
+    /// The line's facts alone, its text left empty: for a sink that only counts (see
+    /// [`crate::setup::LogSink::wants_text`]). Empty strings allocate nothing.
+    pub fn untold(&self) -> PendingLine {
+        PendingLine {
+            facts: LineFacts {
+                status: self.status,
+                version: self.request.map(|r| r.version),
+                time: self.time,
+                body_bytes: 0,
+            },
+            before: String::new(),
+            after: String::new(),
+        }
+    }
+}
+
 /// On a dual-stack socket IPv4 clients appear as `::ffff:1.2.3.4`; log them as `1.2.3.4`.
 fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {

@@ -110,6 +110,8 @@ pub struct Request {
     pub if_range: Option<String>,
     pub authorization: Option<String>,
     pub accept: Option<String>,
+    /// Every `Accept-Encoding` field, joined as one list (precompressed files choose by it).
+    pub accept_encoding: Option<String>,
     pub referer: Option<String>,
     pub user_agent: Option<String>,
 }
@@ -284,6 +286,7 @@ impl Request {
             if_range: None,
             authorization: None,
             accept: None,
+            accept_encoding: None,
             referer: None,
             user_agent: None,
         };
@@ -328,6 +331,8 @@ impl Request {
                 append_list(&mut request.if_none_match, value);
             } else if name.eq_ignore_ascii_case("accept") {
                 append_list(&mut request.accept, value);
+            } else if name.eq_ignore_ascii_case("accept-encoding") {
+                append_list(&mut request.accept_encoding, value);
             } else {
                 let slot = match name.to_ascii_lowercase().as_str() {
                     "if-modified-since" => {
@@ -826,6 +831,11 @@ mod tests {
         assert_eq!(request.range.as_deref(), Some("bytes=0-1"));
         let (request, _) = complete("GET / HTTP/1.1\r\nHost: a\r\nconnection: close\r\n\r\n");
         assert!(request.connection_close);
+        // Accept-Encoding fields are one list, whatever the case of their name.
+        let (request, _) = complete(
+            "GET / HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\naccept-encoding: br;q=0.5\r\n\r\n",
+        );
+        assert_eq!(request.accept_encoding.as_deref(), Some("gzip, br;q=0.5"));
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! response by hand, so every stage answers the same request the same way.
 
 use crate::conditional::{self, Validators};
+use crate::encoding::{self, Coding};
 use crate::mime;
-use crate::path::{self, OpenFile, Resolved, Root};
+use crate::path::{self, DecodedPath, OpenFile, Resolved, Root};
 use crate::range::{self, RangeDecision};
 use crate::request::{Method, Request};
 use crate::response::{Body, FileBody, Response};
@@ -53,6 +54,9 @@ pub struct Site {
     auth: Option<Arc<(crate::auth::Users, String)>>,
     /// The URL path (e.g. `/index.html`) served for missing page routes (stage06, opt-in).
     fallback: Option<String>,
+    /// Send `x.br` / `x.gz`, found beside `x`, to a client whose `Accept-Encoding` takes it
+    /// (stage09, opt-in).
+    precompressed: bool,
 }
 
 impl Site {
@@ -65,6 +69,7 @@ impl Site {
             #[cfg(feature = "auth")]
             auth: None,
             fallback: None,
+            precompressed: false,
         })
     }
 
@@ -121,6 +126,20 @@ impl Site {
         self.etags
     }
 
+    /// Switches on precompressed files, as nginx's `gzip_static on`: a GET or HEAD of `x`
+    /// may be answered with the bytes of `x.br` or `x.gz` (with `Content-Encoding`), and every
+    /// answer for a path that has such a sibling says `Vary: Accept-Encoding`.
+    pub fn with_precompressed(mut self) -> Site {
+        self.precompressed = true;
+        self
+    }
+
+    /// True when this site may answer with a precompressed sibling: its answers then depend
+    /// on `Accept-Encoding`, which a cache keyed by path alone does not model.
+    pub fn precompressed(&self) -> bool {
+        self.precompressed
+    }
+
     /// The folder served.
     pub fn root(&self) -> &Root {
         &self.root
@@ -162,7 +181,7 @@ impl Site {
             Err(status) => return Response::error(status),
         };
         match path::resolve(&self.root, &decoded) {
-            Resolved::File(file) => self.serve_file(request, file),
+            Resolved::File(file) => self.serve_chosen(request, &decoded, file),
             Resolved::AddSlash => redirect_to_slash(&decoded, request.query.as_deref()),
             Resolved::NotFound if self.falls_back(request, &decoded) => {
                 self.serve_fallback(request)
@@ -269,21 +288,92 @@ impl Site {
         let Some(fallback) = &self.fallback else {
             return Response::error(Status::NOT_FOUND);
         };
-        match path::decode(fallback).map(|decoded| path::resolve(&self.root, &decoded)) {
-            Ok(Resolved::File(file)) => self.serve_file(request, file),
+        let Ok(decoded) = path::decode(fallback) else {
+            return Response::error(Status::NOT_FOUND);
+        };
+        match path::resolve(&self.root, &decoded) {
+            Resolved::File(file) => self.serve_chosen(request, &decoded, file),
             _ => Response::error(Status::NOT_FOUND),
         }
     }
     // ANCHOR_END: fallback
 
+    // ANCHOR: precompressed
+    /// Serves `original` (the file `decoded` names), or the precompressed sibling the client
+    /// prefers, when the site has them switched on.
+    fn serve_chosen(
+        &self,
+        request: &Request,
+        decoded: &DecodedPath,
+        original: OpenFile,
+    ) -> Response {
+        if !self.precompressed {
+            return self.serve_file(request, original, None, false);
+        }
+        let preference = encoding::preference(request.accept_encoding.as_deref());
+        for &coding in preference.codings() {
+            if let Some(mut sibling) = self.sibling(decoded, coding) {
+                // The sibling's bytes, the original's type: `app.css.br` is served as CSS.
+                sibling.name = original.name;
+                return self.serve_file(request, sibling, Some(coding), true);
+            }
+        }
+        // The original goes out; if another client would get a sibling, caches must know
+        // this answer was chosen by Accept-Encoding too.
+        let vary = Coding::ALL
+            .into_iter()
+            .filter(|coding| !preference.codings().contains(coding))
+            .any(|coding| self.sibling(decoded, coding).is_some());
+        self.serve_file(request, original, None, vary)
+    }
+
+    /// `x.br` or `x.gz` beside the file `decoded` names (`docs/index.html.gz` for `/docs/`),
+    /// opened exactly as a request for it would be: beneath ROOT, so a sibling that is a
+    /// symlink leading outside, a directory, a FIFO or an unreadable file is no sibling.
+    ///
+    /// Only ever asked once the original has been found: unlike nginx, a `.gz` with no
+    /// original is not served under the original's name, so a URL is never a 404 for one
+    /// client and a 200 for another, and the original's checks (dotfiles, indexes) decide.
+    fn sibling(&self, decoded: &DecodedPath, coding: Coding) -> Option<OpenFile> {
+        let mut segments = decoded.segments.clone();
+        if decoded.trailing_slash {
+            segments.push("index.html".to_string());
+        }
+        segments.last_mut()?.push_str(coding.extension());
+        let sibling = DecodedPath {
+            segments,
+            trailing_slash: false,
+        };
+        match path::resolve(&self.root, &sibling) {
+            Resolved::File(file) => Some(file),
+            _ => None,
+        }
+    }
+    // ANCHOR_END: precompressed
+
     // ANCHOR: serve_file
-    fn serve_file(&self, request: &Request, opened: OpenFile) -> Response {
+    /// The answer with the bytes of `opened`: the file asked for or, with `coding`, its
+    /// precompressed sibling (renamed to the original, for the type). `vary`: the path has a
+    /// sibling, so every answer for it says `Vary: Accept-Encoding`, 304s included.
+    fn serve_file(
+        &self,
+        request: &Request,
+        opened: OpenFile,
+        coding: Option<Coding>,
+        vary: bool,
+    ) -> Response {
         // `path::resolve` opened the file and `fstat`ed the descriptor: size, date and type
         // describe exactly the bytes we send, whatever happens to the name meanwhile.
         let OpenFile { file, meta, name } = opened;
         let path = Path::new(&name);
-        let validators = Validators::of_file(meta.len(), meta.modified().ok(), self.etags);
+        let mut validators = Validators::of_file(meta.len(), meta.modified().ok(), self.etags);
+        if let Some(coding) = coding {
+            validators.etag = validators.etag.map(|etag| coding.tag(&etag));
+        }
         let mut headers: Vec<(&'static str, Cow<'static, str>)> = Vec::new();
+        if vary {
+            headers.push(("Vary", "Accept-Encoding".into()));
+        }
         if let Some(modified) = validators.modified {
             headers.push(("Last-Modified", crate::response::http_date(modified).into()));
         }
@@ -306,6 +396,9 @@ impl Site {
             };
         }
         headers.insert(0, ("Content-Type", mime::content_type(path).into()));
+        if let Some(coding) = coding {
+            headers.insert(1, ("Content-Encoding", coding.name().into()));
+        }
         if self.ranges {
             headers.push(("Accept-Ranges", "bytes".into()));
             if let Some(ranged) = ranged(request, &validators, path, &file, meta.len(), &headers) {
@@ -356,10 +449,13 @@ fn ranged(
     let mut response = match range::decide(header, len) {
         RangeDecision::Full => return None,
         RangeDecision::Unsatisfiable => {
-            return Some(
-                Response::error(Status::RANGE_NOT_SATISFIABLE)
-                    .with_header("Content-Range", format!("bytes */{len}")),
-            )
+            let mut refused = Response::error(Status::RANGE_NOT_SATISFIABLE)
+                .with_header("Content-Range", format!("bytes */{len}"));
+            // `len` is the chosen encoding's: the answer depends on Accept-Encoding too.
+            refused
+                .headers
+                .extend(headers.iter().filter(|(name, _)| *name == "Vary").cloned());
+            return Some(refused);
         }
         RangeDecision::Single(range) => {
             let file = file.try_clone().ok()?;
@@ -378,6 +474,12 @@ fn ranged(
                 .headers
                 .push(("Content-Range", range.content_range(len).into()));
             return Some(response);
+        }
+        // Several ranges of a precompressed file: the whole file instead (RFC 9110 lets a
+        // server ignore Range). A `Content-Encoding` beside `multipart/byteranges` would
+        // tell the client to decode the multipart body itself, which is not what it is.
+        RangeDecision::Multiple(_) if headers.iter().any(|(n, _)| *n == "Content-Encoding") => {
+            return None
         }
         RangeDecision::Multiple(ranges) => multipart(&ranges, path, file, len)?,
     };
@@ -621,6 +723,195 @@ mod tests {
             "GET /style.css HTTP/1.0\r\nIf-Modified-Since: {earlier}\r\n\r\n"
         )));
         assert_eq!(stale.status, Status::OK);
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    /// A site with precompressed siblings: `style.css` has both, `docs/` a gzipped index,
+    /// `app.js` none, `orphan.js.gz` no original; the bytes are stand-ins (the conformance
+    /// group sends real gzip and brotli).
+    fn precompressed_site(name: &str) -> (PathBuf, Site) {
+        let (dir, site) = site(name);
+        std::fs::write(dir.join("style.css.br"), "BR:body{}").expect("write");
+        std::fs::write(dir.join("style.css.gz"), "GZIP:body{}").expect("write");
+        std::fs::write(dir.join("docs/index.html.gz"), "GZIP:docs").expect("write");
+        std::fs::write(dir.join("app.js"), "run()").expect("write");
+        std::fs::write(dir.join("orphan.js.gz"), "GZIP:orphan").expect("write");
+        (dir, site.with_etags().with_ranges().with_precompressed())
+    }
+
+    fn get_encoded(site: &Site, path: &str, accept_encoding: &str) -> Response {
+        site.respond(&request(&format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: {accept_encoding}\r\n\r\n"
+        )))
+    }
+
+    #[test]
+    fn precompressed_siblings_are_chosen_by_accept_encoding() {
+        let (dir, site) = precompressed_site("precompressed");
+        let identity = site.respond(&request("GET /style.css HTTP/1.1\r\nHost: x\r\n\r\n"));
+        let identity_tag = identity.header("ETag").expect("etag").to_string();
+        for (accept, coding, bytes) in [
+            ("gzip, deflate, br", Some("br"), &b"BR:body{}"[..]),
+            ("gzip", Some("gzip"), b"GZIP:body{}"),
+            ("br;q=0.5, gzip", Some("gzip"), b"GZIP:body{}"),
+            ("br;q=0, gzip;q=0", None, b"body{}"),
+            ("identity", None, b"body{}"),
+            ("gzip;q=2", None, b"body{}"),
+        ] {
+            let response = get_encoded(&site, "/style.css", accept);
+            assert_eq!(response.status, Status::OK, "{accept}");
+            assert_eq!(response.header("Content-Encoding"), coding, "{accept}");
+            assert_eq!(
+                response.header("Content-Type"),
+                Some("text/css; charset=utf-8")
+            );
+            assert_eq!(response.header("Vary"), Some("Accept-Encoding"), "{accept}");
+            assert_eq!(response.header("Accept-Ranges"), Some("bytes"));
+            assert_eq!(response.content_length, Some(bytes.len() as u64));
+            let etag = response.header("ETag").expect("etag").to_string();
+            match coding {
+                Some(name) => assert!(etag.ends_with(&format!("-{name}\"")), "{etag}"),
+                None => assert_eq!(etag, identity_tag),
+            }
+            assert_eq!(body_bytes(response), bytes, "{accept}");
+        }
+        // No Accept-Encoding: the original, still marked as chosen by it.
+        assert_eq!(identity.header("Vary"), Some("Accept-Encoding"));
+        assert_eq!(identity.header("Content-Encoding"), None);
+        // A directory's index has its siblings too.
+        let docs = get_encoded(&site, "/docs/", "gzip");
+        assert_eq!(docs.header("Content-Encoding"), Some("gzip"));
+        assert_eq!(
+            docs.header("Content-Type"),
+            Some("text/html; charset=utf-8")
+        );
+        assert_eq!(body_bytes(docs), b"GZIP:docs");
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn without_a_sibling_or_the_option_nothing_varies() {
+        let (dir, site) = precompressed_site("precompressed-none");
+        let plain = get_encoded(&site, "/app.js", "gzip, br");
+        assert_eq!(
+            (plain.header("Content-Encoding"), plain.header("Vary")),
+            (None, None)
+        );
+        assert_eq!(body_bytes(plain), b"run()");
+        // A .gz whose original is missing is not served under the original's name...
+        assert_eq!(
+            get_encoded(&site, "/orphan.js", "gzip").status,
+            Status::NOT_FOUND
+        );
+        // ...and a request for a .gz itself is an ordinary file.
+        let itself = get_encoded(&site, "/style.css.gz", "gzip");
+        assert_eq!(
+            (
+                itself.status,
+                itself.header("Content-Encoding"),
+                itself.header("Vary")
+            ),
+            (Status::OK, None, None)
+        );
+        assert_eq!(body_bytes(itself), b"GZIP:body{}");
+        let off = Site::new(&dir).expect("site");
+        let ignored = get_encoded(&off, "/style.css", "br, gzip");
+        assert_eq!(
+            (ignored.header("Content-Encoding"), ignored.header("Vary")),
+            (None, None)
+        );
+        assert_eq!(body_bytes(ignored), b"body{}");
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_sibling_must_be_a_regular_file_inside_the_root() {
+        let (dir, site) = precompressed_site("precompressed-escape");
+        let outside = dir.with_extension("outside.gz");
+        std::fs::write(&outside, "SECRET").expect("write");
+        std::os::unix::fs::symlink(&outside, dir.join("app.js.gz")).expect("symlink");
+        std::fs::create_dir_all(dir.join("app.js.br")).expect("mkdir");
+        let response = get_encoded(&site, "/app.js", "br, gzip");
+        assert_eq!(
+            (response.header("Content-Encoding"), response.header("Vary")),
+            (None, None)
+        );
+        assert_eq!(body_bytes(response), b"run()");
+        // A symlink to a sibling inside the root is followed, as for any file.
+        std::fs::remove_file(dir.join("app.js.gz")).expect("rm");
+        std::os::unix::fs::symlink("style.css.gz", dir.join("app.js.gz")).expect("symlink");
+        let inside = get_encoded(&site, "/app.js", "gzip");
+        assert_eq!(inside.header("Content-Encoding"), Some("gzip"));
+        assert_eq!(
+            inside.header("Content-Type"),
+            Some("text/javascript; charset=utf-8")
+        );
+        std::fs::remove_file(outside).expect("cleanup");
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn validators_and_ranges_belong_to_each_encoding() {
+        let (dir, site) = precompressed_site("precompressed-conditional");
+        let gzip = get_encoded(&site, "/style.css", "gzip");
+        let gzip_tag = gzip.header("ETag").expect("etag").to_string();
+        let date = gzip.header("Last-Modified").expect("date").to_string();
+        let conditional = |accept: &str, field: &str| {
+            site.respond(&request(&format!(
+                "GET /style.css HTTP/1.1\r\nHost: x\r\nAccept-Encoding: {accept}\r\n{field}\r\n\r\n"
+            )))
+        };
+        let fresh = conditional("gzip", &format!("If-None-Match: {gzip_tag}"));
+        assert_eq!(
+            (fresh.status, fresh.body_len(), fresh.header("Vary")),
+            (Status::NOT_MODIFIED, 0, Some("Accept-Encoding"))
+        );
+        assert_eq!(fresh.header("ETag"), Some(gzip_tag.as_str()));
+        // The gzip tag does not validate the brotli or the identity bytes.
+        let other = conditional("br", &format!("If-None-Match: {gzip_tag}"));
+        assert_eq!(
+            (other.status, other.header("Content-Encoding")),
+            (Status::OK, Some("br"))
+        );
+        let identity = conditional("identity", &format!("If-None-Match: {gzip_tag}"));
+        assert_eq!(identity.status, Status::OK);
+        let by_date = conditional("gzip", &format!("If-Modified-Since: {date}"));
+        assert_eq!(by_date.status, Status::NOT_MODIFIED);
+        assert_eq!(by_date.header("Vary"), Some("Accept-Encoding"));
+        // Ranges count the encoded bytes (GZIP:body{} is 11 long).
+        let part = conditional("gzip", "Range: bytes=0-3");
+        assert_eq!(part.status, Status::PARTIAL_CONTENT);
+        assert_eq!(part.header("Content-Range"), Some("bytes 0-3/11"));
+        assert_eq!(part.header("Content-Encoding"), Some("gzip"));
+        assert_eq!(body_bytes(part), b"GZIP");
+        let stale = conditional("gzip", "Range: bytes=0-3\r\nIf-Range: \"other\"");
+        assert_eq!(stale.status, Status::OK);
+        let refused = conditional("gzip", "Range: bytes=11-");
+        assert_eq!(refused.status, Status::RANGE_NOT_SATISFIABLE);
+        assert_eq!(refused.header("Content-Range"), Some("bytes */11"));
+        assert_eq!(refused.header("Vary"), Some("Accept-Encoding"));
+        // Several ranges of encoded bytes: the whole encoded file, never a multipart body
+        // under a Content-Encoding that would claim the multipart itself is compressed.
+        let several = conditional("gzip", "Range: bytes=0-1,4-5");
+        assert_eq!(
+            (several.status, several.header("Content-Encoding")),
+            (Status::OK, Some("gzip"))
+        );
+        assert_eq!(body_bytes(several), b"GZIP:body{}");
+        let head = site.respond(&request(
+            "HEAD /style.css HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br\r\n\r\n",
+        ));
+        assert_eq!(
+            (head.status, head.content_length, head.body_len()),
+            (Status::OK, Some(9), 0)
+        );
+        assert_eq!(head.header("Content-Encoding"), Some("br"));
+        // The cache cannot tell encodings apart: a precompressed site is always asked.
+        let mut cache = crate::cache::FileCache::default();
+        let get = request("GET /app.js HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(cache
+            .lookup(&site, &get, std::time::Instant::now())
+            .is_none());
         std::fs::remove_dir_all(dir).expect("cleanup");
     }
 

@@ -56,7 +56,7 @@ const VERDICT_TIMEOUT: Duration = Duration::from_secs(60);
 /// idle: its client has only just connected, and its first request is most likely on the
 /// wire. Closing it would leave that request unanswered (lost, behind stage09's reload, where
 /// the next generation of workers would have answered it), so it gets this long to arrive.
-const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+pub(crate) const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 /// The first line of the HTTP/2 connection preface (RFC 9113 section 3.4), as HTTP/1.1 would
 /// parse it: a head of its own, ended by its blank line.
 const H2_PREFACE_HEAD: &[u8] = b"PRI * HTTP/2.0\r\n\r\n";
@@ -82,13 +82,16 @@ pub struct Env {
     /// [`HttpService::verdict`]), or `None` to run them here, on the loop's thread.
     pub verifiers: Option<Verifiers>,
     /// Pages the stage answers itself, before the cache and the site (stage09's `/healthz`
-    /// and `/metrics`): given the request and whether the loop is draining, `Some` answer or
-    /// `None` for the site. `None` here: every request goes to the site.
+    /// and `/metrics`): given the request and whether the loop is draining or in its lame-duck
+    /// phase (a health check says 503 then), `Some` answer or `None` for the site. `None`
+    /// here: every request goes to the site.
     pub pages: Option<Pages>,
     pub now: Instant,
     pub wall: SystemTime,
     /// Shutting down: every response says `Connection: close`, and idle connections close.
     pub draining: bool,
+    /// About to shut down ([`Turn::lame_duck`]): only the pages hear of it.
+    pub lame_duck: bool,
 }
 
 impl Env {
@@ -110,6 +113,7 @@ impl Env {
             now: Instant::now(),
             wall: SystemTime::now(),
             draining: false,
+            lame_duck: false,
         }
     }
 
@@ -117,6 +121,7 @@ impl Env {
         self.now = turn.now;
         self.wall = turn.wall;
         self.draining = turn.draining;
+        self.lame_duck = turn.lame_duck;
     }
 
     fn speaks(&self, to: &Switch) -> bool {
@@ -613,7 +618,7 @@ impl Http1 {
         if let Some(response) = env
             .pages
             .as_ref()
-            .and_then(|pages| pages(request, env.draining))
+            .and_then(|pages| pages(request, env.draining || env.lame_duck))
         {
             return self.queue(request, response, None, out, env);
         }

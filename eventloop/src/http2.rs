@@ -227,13 +227,15 @@ fn sync(env: &mut Env, turn: &Turn) {
     env.now = turn.now;
     env.wall = turn.wall;
     env.draining = turn.draining;
+    env.lame_duck = turn.lame_duck;
 }
 
 impl<T: Transport, S: Http2Service<T>> Session<T, S> for Http2 {
     fn start(&mut self, io: &mut T, service: &mut S, turn: &mut Turn) -> Step<T, S> {
         self.id = turn.connection();
-        if let Ok(peer) = io.socket().peer_addr() {
-            self.peer = peer.ip();
+        // The socket's peer, or the client a PROXY header named (behind HAProxy).
+        if let Some(peer) = io.peer() {
+            self.peer = peer;
         }
         self.connection = Connection::server(service.settings());
         (self.body_progress, self.socket_progress, self.idle_since) =
@@ -385,8 +387,9 @@ impl Http2 {
     // ANCHOR_END: events
 
     // ANCHOR: request
-    /// A request head: answered from the cache when it can be, else by the site, else (a
-    /// bcrypt password) after a verdict from the verifiers.
+    /// A request head: answered by the stage's pages ([`Env::pages`]), else from the cache
+    /// when it can be, else by the site, else (a bcrypt password) after a verdict from the
+    /// verifiers.
     fn on_request(&mut self, stream: StreamId, head: RequestHead, env: &mut Env) {
         let fields = head
             .fields
@@ -405,6 +408,15 @@ impl Http2 {
                     return self.send_response(stream, None, response, None, env);
                 }
             };
+        // The stage's own pages first, as HTTP/1.1 does (stage09's `/healthz`, which says 503
+        // while the loop drains or is a lame duck, and `/metrics`).
+        if let Some(response) = env
+            .pages
+            .as_ref()
+            .and_then(|pages| pages(&request, env.draining || env.lame_duck))
+        {
+            return self.send_response(stream, Some(&request), response, None, env);
+        }
         if let Some(hit) = env.cache.lookup(&env.site, &request, env.now) {
             let date = env.dates.get(env.wall);
             let fields = h2::http::hit_fields(&hit, date, env.server);

@@ -27,6 +27,7 @@ pub mod http1;
 pub mod http2;
 mod mailbox;
 mod poller;
+mod proxy;
 mod sendfile;
 mod server;
 mod session;

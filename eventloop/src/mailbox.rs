@@ -39,6 +39,8 @@ pub(crate) enum Command<M> {
     To(ConnectionId, M),
     /// Begin the graceful stop, as the first SIGTERM does.
     Stop,
+    /// Begin the lame-duck phase (see `EventLoop::lame_duck_on`).
+    LameDuck,
 }
 
 // ANCHOR: handle
@@ -91,6 +93,15 @@ impl<M> Handle<M> {
     /// Asks the loop to stop gracefully (finish what is in flight, up to its grace period).
     pub fn stop(&self) {
         if self.sender.send(Command::Stop).is_ok() {
+            self.wake();
+        }
+    }
+
+    /// Puts the loop in its lame-duck phase ([`crate::Turn::lame_duck`]): it serves on as
+    /// before, but its health page says it is going away, so that a load balancer moves
+    /// clients elsewhere before the stop.
+    pub fn lame_duck(&self) {
+        if self.sender.send(Command::LameDuck).is_ok() {
             self.wake();
         }
     }

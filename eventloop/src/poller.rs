@@ -57,6 +57,17 @@ impl Poller {
         Ok(epoll::add(&self.epoll, source, data, interest.flags())?)
     }
 
+    /// Watches a listener for incoming connections, waking only one of the loops that wait
+    /// on it. stage09's workers are separate processes sharing one listening socket: without
+    /// `EPOLLEXCLUSIVE` every worker wakes for each connection, one accepts it and the others
+    /// get `EAGAIN` (two wasted system calls per connection per extra worker). Such a
+    /// registration cannot be modified, only deleted and added again.
+    pub fn add_exclusive(&self, listener: impl AsFd, key: usize) -> io::Result<()> {
+        let data = EventData::new_u64(key as u64);
+        let flags = EventFlags::IN | EventFlags::EXCLUSIVE;
+        Ok(epoll::add(&self.epoll, listener, data, flags)?)
+    }
+
     pub fn modify(&self, source: impl AsFd, key: usize, interest: Interest) -> io::Result<()> {
         let data = EventData::new_u64(key as u64);
         Ok(epoll::modify(&self.epoll, source, data, interest.flags())?)

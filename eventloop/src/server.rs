@@ -9,9 +9,17 @@
 //! One loop runs on one thread. For several cores, run several loops, each on its own thread
 //! with its own `SO_REUSEPORT` listener ([`reuseport_listener`]) or a clone of a shared one;
 //! a [`Handle`] reaches any of them from anywhere.
+//!
+//! Two things are for servers behind a load balancer: a listener may expect a PROXY protocol
+//! header on each connection ([`EventLoop::expect_proxy_header`], `proxy.rs`), and
+//! [`Handle::lame_duck`] (or a signal the stage picks, [`EventLoop::lame_duck_on`]) puts the
+//! loop in its lame-duck phase: everything is served as before, but [`Turn::lame_duck`] is
+//! set, so a health page can say 503 and the balancer stops sending new work before the stop
+//! closes the listener.
 
 use crate::mailbox::{Command, ConnectionId, Handle, Mailbox};
 use crate::poller::{Interest, Poller};
+use crate::proxy::ProxyHeader;
 use crate::session::{Service, Session, Step, Turn};
 use crate::timers::{Owner, Timer, Timers};
 use crate::transport::Transport;
@@ -20,11 +28,12 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Poller keys: the listener, the signal pipe, the mailbox, then one per connection slot.
+/// Poller keys: the listener, the signal pipes, the mailbox, then one per connection slot.
 const LISTENER: usize = 0;
 const SIGNALS: usize = 1;
 const MAILBOX: usize = 2;
-const FIRST_CONNECTION: usize = 3;
+const LAME_DUCK: usize = 3;
+const FIRST_CONNECTION: usize = 4;
 /// Connections accepted per wake-up at most, so a flood of new ones cannot starve old ones.
 const ACCEPT_BATCH: usize = 128;
 /// Out of descriptors (EMFILE): stop accepting this long instead of spinning on the error.
@@ -72,6 +81,10 @@ pub struct EventLoop<T: Transport, S: Service<T>> {
     /// The read end of the self-pipe that signal handlers write to (see `signals`).
     signals: Option<UnixStream>,
     signals_seen: usize,
+    /// The lame-duck signal's self-pipe, if the stage chose one (`lame_duck_on`).
+    lame_duck_signal: Option<UnixStream>,
+    /// Connections start with a PROXY header, which must be whole within this long.
+    proxy_header: Option<Duration>,
     mailbox: Mailbox<S::Message>,
     /// Connections by slot; a closed connection's slot is reused (see `free`).
     slots: Vec<Option<Connection<T, S>>>,
@@ -96,9 +109,10 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
     ) -> io::Result<EventLoop<T, S>> {
         listener.set_nonblocking(true)?;
         let poller = Poller::new()?;
-        poller.add(&listener, LISTENER, Interest::Read)?;
+        poller.add_exclusive(&listener, LISTENER)?;
         let signals = if config.signals {
-            let signals = signals()?;
+            let stop = [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM];
+            let signals = self_pipe(&stop)?;
             poller.add(&signals, SIGNALS, Interest::Read)?;
             Some(signals)
         } else {
@@ -115,6 +129,8 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
             accept_resumes: None,
             signals,
             signals_seen: 0,
+            lame_duck_signal: None,
+            proxy_header: None,
             mailbox,
             slots: Vec::new(),
             free: Vec::new(),
@@ -149,6 +165,27 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
         &mut self.service
     }
 
+    // ANCHOR: expect_proxy_header
+    /// Every connection of this listener starts with a PROXY protocol header (v1 or v2), whole
+    /// within `timeout`, or is closed: the listener is behind a proxy that sends one
+    /// (HAProxy's `send-proxy-v2`). The service's sessions then see the client the header
+    /// names, in [`Service::open`] and [`Transport::peer`]. Only for a listener that nobody
+    /// but the proxy can reach: whoever can connect could name any address.
+    pub fn expect_proxy_header(&mut self, timeout: Duration) {
+        self.proxy_header = Some(timeout);
+    }
+    // ANCHOR_END: expect_proxy_header
+
+    /// `signal` puts this loop in its lame-duck phase, as [`Handle::lame_duck`] does: for a
+    /// process whose one loop owns its signals (stage09's worker, which its master sends
+    /// SIGUSR2 before a stop). No signal is caught unless a stage asks.
+    pub fn lame_duck_on(&mut self, signal: i32) -> io::Result<()> {
+        let pipe = self_pipe(&[signal])?;
+        self.poller.add(&pipe, LAME_DUCK, Interest::Read)?;
+        self.lame_duck_signal = Some(pipe);
+        Ok(())
+    }
+
     // ANCHOR: run
     /// The loop: wait for readiness or the nearest deadline, handle what came, repeat. Returns
     /// once a graceful stop has seen every connection finish; exits the process (code 1) if
@@ -173,6 +210,12 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
                         self.accept();
                     }
                     SIGNALS => self.on_signal(),
+                    LAME_DUCK => {
+                        if let Some(pipe) = &mut self.lame_duck_signal {
+                            drain(pipe);
+                        }
+                        self.turn.lame_duck = true;
+                    }
                     // Reset the eventfd, then take the channel again: a message pushed
                     // since `take_messages` above has written its wake-up already, and the
                     // reset just erased it.
@@ -217,6 +260,7 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
             match command {
                 Command::Message(message) => self.service.message(message, &self.turn),
                 Command::To(to, message) => self.deliver(to, message),
+                Command::LameDuck => self.turn.lame_duck = true,
                 Command::Stop => {
                     if self.grace_ends.is_none() {
                         self.begin_shutdown();
@@ -327,8 +371,8 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
             let Some(listener) = &self.listener else {
                 return false;
             };
-            match listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer.ip()),
+            match accept_nonblocking(listener) {
+                Ok((stream, peer)) => self.admit(stream, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) if common::path::out_of_resources(&e) => {
                     // EMFILE: the connection stays in the backlog and the listener stays
@@ -346,9 +390,6 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
 
     /// Registers a new connection and lets its first session start.
     fn admit(&mut self, stream: TcpStream, peer: IpAddr) {
-        if stream.set_nonblocking(true).is_err() {
-            return;
-        }
         // Responses go out in one write each; there is nothing for Nagle to coalesce, only
         // latency to add when a file follows its head.
         let _ = stream.set_nodelay(true);
@@ -368,9 +409,15 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
             return;
         }
         self.next_serial += 1;
+        // Behind a proxy, the service's session comes once the header has said who the
+        // client is (`proxy.rs` opens it then).
+        let session: Box<dyn Session<T, S>> = match self.proxy_header {
+            Some(timeout) => Box::new(ProxyHeader::new(peer, self.turn.now, timeout)),
+            None => self.service.open(peer, &self.turn),
+        };
         let connection = Connection {
             transport,
-            session: self.service.open(peer, &self.turn),
+            session,
             serial: self.next_serial,
             interest: Interest::Read,
             timer: Timer::default(),
@@ -424,12 +471,14 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
         if self.accepting == on {
             return;
         }
-        let interest = if on {
-            Interest::Read
+        // An exclusive registration cannot be modified (see `Poller::add_exclusive`): pausing
+        // deletes it, resuming adds it again.
+        let done = if on {
+            self.poller.add_exclusive(listener, LISTENER)
         } else {
-            Interest::Nothing
+            self.poller.delete(listener)
         };
-        if self.poller.modify(listener, LISTENER, interest).is_ok() {
+        if done.is_ok() {
             self.accepting = on;
         }
     }
@@ -491,13 +540,7 @@ impl<T: Transport, S: Service<T>> EventLoop<T, S> {
         let Some(signals) = &mut self.signals else {
             return;
         };
-        let mut bytes = [0u8; 64];
-        while let Ok(n) = signals.read(&mut bytes) {
-            if n == 0 {
-                break;
-            }
-            self.signals_seen += n;
-        }
+        self.signals_seen += drain(signals);
         if self.signals_seen >= 2 {
             eprintln!("{}: stopping now", self.config.name);
             std::process::exit(130);
@@ -564,16 +607,45 @@ fn has_unread_bytes(socket: &TcpStream) -> bool {
     matches!(socket.peek(&mut [0u8; 1]), Ok(n) if n > 0)
 }
 
-/// Registers SIGINT and SIGTERM to write a byte into a socket pair, and returns its read end.
-/// A signal handler may do almost nothing safely, but it may write to a descriptor, and a
-/// descriptor is something the event loop can wait on: the self-pipe trick.
-fn signals() -> io::Result<UnixStream> {
+/// Registers `signals` to write a byte into a socket pair, and returns its read end. A signal
+/// handler may do almost nothing safely, but it may write to a descriptor, and a descriptor
+/// is something the event loop can wait on: the self-pipe trick.
+fn self_pipe(signals: &[i32]) -> io::Result<UnixStream> {
     let (read_end, write_end) = UnixStream::pair()?;
     read_end.set_nonblocking(true)?;
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for &signal in signals {
         signal_hook::low_level::pipe::register(signal, write_end.try_clone()?)?;
     }
     Ok(read_end)
+}
+
+/// Reads a self-pipe empty; returns how many signals it held (a byte each).
+fn drain(pipe: &mut UnixStream) -> usize {
+    let mut bytes = [0u8; 64];
+    let mut seen = 0;
+    while let Ok(n) = pipe.read(&mut bytes) {
+        if n == 0 {
+            break;
+        }
+        seen += n;
+    }
+    seen
+}
+
+/// `accept4` with `SOCK_NONBLOCK | SOCK_CLOEXEC`: the connection comes out of the kernel
+/// ready for the loop, where `TcpListener::accept` then `set_nonblocking` costs an extra
+/// `ioctl` per connection.
+fn accept_nonblocking(listener: &TcpListener) -> io::Result<(TcpStream, IpAddr)> {
+    use rustix::net::{acceptfrom_with, SocketFlags};
+    let (fd, peer) = acceptfrom_with(listener, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC)?;
+    let stream = TcpStream::from(fd);
+    // A TCP listener's peers always have an IP address; the fallback is never taken.
+    let peer = peer
+        .and_then(|addr| SocketAddr::try_from(addr).ok())
+        .map_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), |addr| {
+            addr.ip()
+        });
+    Ok((stream, peer))
 }
 
 /// A listener on `addr` with `SO_REUSEPORT`, so that several loops (one per thread) can each

@@ -98,6 +98,9 @@ pub struct Turn {
     pub wall: SystemTime,
     /// Shutting down: finish what is in flight, start nothing new.
     pub draining: bool,
+    /// About to shut down ([`crate::Handle::lame_duck`]): serve as usual, but a
+    /// health check says 503, so that a load balancer stops sending work here first.
+    pub lame_duck: bool,
     pub input: Vec<u8>,
     pub output: Vec<u8>,
     /// The connection being called now (set by the loop before every call of a session).
@@ -110,6 +113,7 @@ impl Turn {
             now: Instant::now(),
             wall: SystemTime::now(),
             draining: false,
+            lame_duck: false,
             input: vec![0; 64 * 1024],
             output: Vec::with_capacity(128 * 1024),
             connection: ConnectionId::NONE,

@@ -14,7 +14,7 @@ use crate::sendfile::{send_file, write_more};
 use common::FileBody;
 use rustls::ServerConnection;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{IpAddr, TcpStream};
 use std::sync::Arc;
 
 // ANCHOR: transport
@@ -28,6 +28,13 @@ pub trait Transport: Sized + 'static {
 
     /// The socket, for the poller, `peek`, `shutdown` and the lingering reads.
     fn socket(&self) -> &TcpStream;
+
+    /// The client's address, for the log: the socket's peer, unless a PROXY header named the
+    /// real client (`set_peer`). A session that starts after a hand-off (HTTP/2) asks here.
+    fn peer(&self) -> Option<IpAddr>;
+
+    /// The client a PROXY header named (see `proxy.rs`), for every later `peer`.
+    fn set_peer(&mut self, peer: IpAddr);
 
     /// One read from the socket (at most one system call). Every application byte it brings
     /// is passed to `deliver`, in order, before this returns.
@@ -85,17 +92,32 @@ pub struct Piece {
 pub struct Plain {
     socket: TcpStream,
     sent: u64,
+    /// Set by a PROXY header (else the socket's peer is the client).
+    peer: Option<IpAddr>,
 }
 
 impl Transport for Plain {
     type Config = ();
 
     fn new(socket: TcpStream, _: &()) -> io::Result<Plain> {
-        Ok(Plain { socket, sent: 0 })
+        Ok(Plain {
+            socket,
+            sent: 0,
+            peer: None,
+        })
     }
 
     fn socket(&self) -> &TcpStream {
         &self.socket
+    }
+
+    fn peer(&self) -> Option<IpAddr> {
+        self.peer
+            .or_else(|| Some(self.socket.peer_addr().ok()?.ip()))
+    }
+
+    fn set_peer(&mut self, peer: IpAddr) {
+        self.peer = Some(peer);
     }
 
     fn receive(&mut self, buf: &mut [u8], deliver: &mut dyn FnMut(&[u8])) -> io::Result<Received> {
@@ -201,6 +223,8 @@ pub struct Tls {
     /// close_notify after a fatal alert would be noise) will follow it.
     failed: bool,
     said_goodbye: bool,
+    /// Set by a PROXY header (else the socket's peer is the client).
+    peer: Option<IpAddr>,
 }
 
 impl Transport for Tls {
@@ -217,11 +241,21 @@ impl Transport for Tls {
             sent: 0,
             failed: false,
             said_goodbye: false,
+            peer: None,
         })
     }
 
     fn socket(&self) -> &TcpStream {
         &self.socket
+    }
+
+    fn peer(&self) -> Option<IpAddr> {
+        self.peer
+            .or_else(|| Some(self.socket.peer_addr().ok()?.ip()))
+    }
+
+    fn set_peer(&mut self, peer: IpAddr) {
+        self.peer = Some(peer);
     }
 
     // ANCHOR: plaintext

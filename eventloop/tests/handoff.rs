@@ -150,6 +150,7 @@ where
             now: turn.now,
             wall: turn.wall,
             draining: false,
+            lame_duck: false,
         };
         let config_loop = Config {
             name: "toy",

@@ -29,7 +29,8 @@ from .scenarios import (ALL_CAPS, BENCH_FILES, FULL, H2, H2C, PLAIN_CAPS, QUICK,
                         SENDFILE_WORKLOADS, TLS, Profile, Scenario, plan_seconds,
                         scenario_numbers, scenarios_for)
 from .servers import (NEWER_STAGE_CAPS, PEERS, REFERENCE_SERVERS, STAGE_CAPS, Cert, NginxServer,
-                      Server, StageServer, caps_note, make_cert, make_peer, na_note, tls_session)
+                      Server, Stage09Server, StageServer, caps_note, make_cert, make_peer, na_note,
+                      tls_session)
 from .util import (HERE, LIVE_GROUPS, REPO, HarnessError, apt_install, find_program, free_port,
                    kill_group, log, run_cmd)
 
@@ -79,6 +80,8 @@ class Harness:
             cls = PEERS[name][0]
             want.update(cls.packages)
             files.update(cls.file_packages)
+            if getattr(cls, "cargo_install", None):
+                self._cargo_install(*cls.cargo_install)
         missing = sorted({pkg for prog, pkg in want.items() if not find_program(prog)})
         missing += sorted({pkg for f, pkg in files.items() if not Path(f).exists()})
         if not missing:
@@ -96,6 +99,21 @@ class Harness:
 
     def _apt_install(self, pkgs: list[str]) -> None:
         apt_install(pkgs)
+
+    def _cargo_install(self, crate: str, root: Path) -> None:
+        """A peer from crates.io (static-web-server), built once into a folder under target/
+        when this run asks for it and it is missing (`cargo install` takes minutes on 2 cores,
+        so only then; `nice` leaves the machine to whoever else is on it)."""
+        if (root / "bin" / crate).exists():
+            return
+        if self.args.no_install:
+            log(f"{crate} missing and --no-install given (its row will be FAIL)")
+            return
+        log(f"install: nice cargo install --locked {crate} --root {root} (a few minutes)")
+        r = run_cmd(["nice", "-n", "19", "cargo", "install", "--locked", crate, "--root",
+                     str(root)], 3600, cwd=REPO)
+        if r.rc != 0:
+            log(f"install: {crate} FAILED: " + " | ".join(r.err.strip().splitlines()[-2:]))
 
     def discover_stages(self) -> list[str]:
         """Every stages/*/Cargo.toml whose package is named stageNN: new stages join by existing."""
@@ -115,7 +133,7 @@ class Harness:
     def reference_names(self) -> list[str]:
         if self.args.servers is None:
             return list(REFERENCE_SERVERS)
-        return [n for n in REFERENCE_SERVERS if n in self.args.servers]
+        return [n for n in PEERS if n in self.args.servers]  # on-request peers too
 
     def build(self, name: str) -> Path | None:
         """cargo build --release -p NAME; the binary's path comes from cargo's own report."""
@@ -174,8 +192,11 @@ class Harness:
             binary = self.build(name)
             caps = STAGE_CAPS.get(name, NEWER_STAGE_CAPS)
             port = free_port(port, taken)
-            srv = StageServer(name, port, self.scratch / name, self.www, caps,
-                              binary=binary or Path("/nonexistent") / name)
+            cls = Stage09Server if name == "stage09" else StageServer
+            if cls is Stage09Server and binary:  # HTTP/2 only if this build has it
+                caps = caps & Stage09Server.probe_caps(binary, self.scratch / name, self.www)
+            srv = cls(name, port, self.scratch / name, self.www, caps,
+                      binary=binary or Path("/nonexistent") / name)
             if caps & PLAIN_CAPS and TLS in caps:
                 # stage07: PORT is TLS and --plain-port the cleartext one (HTTP/1.1 and h2c).
                 if H2C in caps:
@@ -183,7 +204,7 @@ class Harness:
                 port = free_port(port, taken)
                 if self.tls_ready(srv):
                     srv.serve_tls(port, self.cert)
-                else:  # no TLS scenario: it still needs its TLS port, with its own certificate
+                elif srv.makes_own_cert:  # no TLS scenario: stage07 still needs its TLS port
                     srv.tls_port = port
             elif TLS in caps and self.tls_ready(srv):  # a TLS stage serves HTTPS on its one port
                 srv.serve_tls(port, self.cert)
@@ -534,8 +555,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="stages to measure, e.g. stage01,stage05 ('none' for none; default all "
                          "in stages/)")
     ap.add_argument("--servers", metavar="LIST", type=_list,
-                    help=f"reference servers among {','.join(REFERENCE_SERVERS)} ('none' for "
-                         "none; default all; ratios need nginx)")
+                    help=f"reference servers among {','.join(PEERS)} ('none' for none; "
+                         f"default {','.join(REFERENCE_SERVERS)}; ratios need nginx)")
     ap.add_argument("--scenarios", metavar="LIST", type=_groups,
                     help="scenario numbers to run, e.g. 4,5,7 (default all: "
                          f"{','.join(map(str, scenario_numbers()))}; 8, CPU and memory, rides "
@@ -561,10 +582,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                          "take, estimated from the scenarios' sizes")
     args = ap.parse_args(argv)
     if args.servers is not None:
-        bad = set(args.servers) - set(REFERENCE_SERVERS)
+        bad = set(args.servers) - set(PEERS)
         if bad:
             ap.error(f"--servers: unknown {', '.join(sorted(bad))} "
-                     f"(choose from {', '.join(REFERENCE_SERVERS)})")
+                     f"(choose from {', '.join(PEERS)})")
     if args.rounds is not None and args.rounds < 1:
         ap.error("--rounds must be at least 1")
     return args

@@ -271,6 +271,10 @@ def report_md(run: RunRecord, charts: list[tuple[str, str]]) -> str:
     L.append("|---|---:|---|")
     for t in TARGETS:
         label, key, server, goal, better = t.label, t.scenario, t.server, t.goal, t.how
+        if better == "every":
+            measured, verdict = every_peer(run, cells, t)
+            L.append(f"| {label} | {measured} | {verdict} |")
+            continue
         sc = next((s for s in run.scenarios if s.key == key), None)
         c = cells.get((key, server)) if sc else None
         if not sc or not c or c.status != "ok":
@@ -374,6 +378,33 @@ def report_md(run: RunRecord, charts: list[tuple[str, str]]) -> str:
     L.append("Rerun: `" + run.rerun + "`")
     L.append("")
     return "\n".join(L)
+
+
+def every_peer(run: RunRecord, cells: dict[tuple[str, str], Cell], t) -> tuple[str, str]:
+    """An "every" target: the server against every peer (every server that is not a stage) in
+    every scenario both measured that no other target of the server names. A ratio below 1
+    means the peer did better (for syscalls, where fewer is better, the ratio is turned
+    round). Returns the measured column (the worst ratio and where) and the verdict."""
+    named = {o.scenario for o in TARGETS if o.server == t.server and o.how != "every"}
+    peers = [n for n in run.names() if not re.fullmatch(r"stage\d+", n)]
+    worst: tuple[float, str, str] | None = None
+    compared = 0
+    for sc in run.scenarios:
+        if sc.key in named:
+            continue
+        for peer in peers:
+            r = ratio(cells, sc, t.server, peer)
+            if r is None or r <= 0:
+                continue
+            r = r if sc.higher_is_better else 1 / r
+            compared += 1
+            if worst is None or r < worst[0]:
+                worst = (r, peer, sc.key)
+    if worst is None:
+        return "-", f"not measured ({t.server} and no peer both measured a row)"
+    r, peer, key = worst
+    return (f"worst {ratio_text(r)} ({peer}, {key}; {compared} comparisons)",
+            "met" if r >= t.goal else "not met")
 
 
 def cell_savings(c: Cell | None) -> float | None:

@@ -40,6 +40,9 @@ STAGE_CAPS: dict[str, frozenset[str]] = {
     "stage05": PLAIN_CAPS,
     "stage06": frozenset({TLS}),  # HTTPS only: started with --cert/--key, measured in scenario 9
     "stage07": ALL_CAPS | H2_CAPS,  # HTTP/2 and HTTP/1.1, on its TLS port and its plain port
+    # Two listeners from the config file the harness writes (conf/stage09.toml), as stage07's
+    # two ports; HTTP/2 only when the binary accepts `http2 = true` (Stage09Server.probe_caps).
+    "stage09": ALL_CAPS | H2_CAPS,
 }
 STAGE_CAPS_NOTE = {
     "stage06": "serves TLS only: measured in scenario 9 alone",
@@ -47,6 +50,7 @@ STAGE_CAPS_NOTE = {
 }
 PEER_CAPS_NOTE = {
     "h2o": "here for HTTP/2: measured in scenarios 10 and 11 only",
+    "static-web-server": "HTTP/2 over TLS only (no cleartext HTTP/2): a second process for TLS",
 }
 NEWER_STAGE_CAPS = PLAIN_CAPS  # a stage the table does not list yet (stage07+): plain HTTP
 
@@ -277,20 +281,24 @@ class Server:
     def command(self) -> list[str]:
         raise NotImplementedError
 
-    def start(self, timeout: float = 20.0) -> None:
-        cmd = self.command()
+    def spawn(self, cmd: list[str]) -> subprocess.Popen:
+        """Starts `cmd` in the foreground in its own process group, its output in the log."""
         if not find_program(cmd[0]) and not Path(cmd[0]).exists():
             raise HarnessError(f"{cmd[0]} is not installed")
         logf = open(self.log_path, "ab")
         try:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                         cwd=self.dir, start_new_session=True,
-                                         preexec_fn=die_with_parent)
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                    cwd=self.dir, start_new_session=True,
+                                    preexec_fn=die_with_parent)
         except OSError as e:
             raise HarnessError(f"cannot start {cmd[0]}: {e.strerror}") from None
         finally:
             logf.close()
-        LIVE_GROUPS.add(self.proc.pid)
+        LIVE_GROUPS.add(proc.pid)
+        return proc
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.proc = self.spawn(self.command())
         deadline = time.monotonic() + timeout
         expect = (self.root / bench_uri("1k").lstrip("/")).read_bytes()
         problem = "did not answer"
@@ -317,18 +325,7 @@ class Server:
         """SIGTERM to the whole group, SIGKILL after 5 seconds."""
         if self.proc is None:
             return
-        pgid = self.proc.pid
-        kill_group(pgid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            kill_group(pgid, signal.SIGKILL)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        kill_group(pgid, signal.SIGKILL)  # workers that outlived their master
-        LIVE_GROUPS.discard(pgid)
+        stop_group(self.proc)
         self.proc = None
 
     def log_text(self) -> str:
@@ -375,22 +372,42 @@ class Server:
         return path
 
 
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the process's whole group, SIGKILL after 5 seconds."""
+    pgid = proc.pid
+    kill_group(pgid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        kill_group(pgid, signal.SIGKILL)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+    kill_group(pgid, signal.SIGKILL)  # workers that outlived their master
+    LIVE_GROUPS.discard(pgid)
+
+
 def user_line(kind: str) -> str:
     """As root, workers drop to www-data (Apache refuses to serve as root); otherwise nothing."""
     if os.geteuid() != 0:
         return ""
-    return PEER_CLASSES[kind].root_user_line
+    return PEER_CLASSES[kind].root_user_line if kind in PEER_CLASSES else ""
 
 
 class StageServer(Server):
     kind = "stage"
+    makes_own_cert = True  # stage07: without the harness's certificate it makes its own
     title = "stages"
     setup_note = ("`target/release/stageNN --quiet --bind 127.0.0.1 PORT ROOT`, "
                   "built with `cargo build --release -p stageNN`; stage06, which serves HTTPS only, "
                   "with `--cert FILE --key FILE` (the certificate below); stage07 with "
                   "`--cert FILE --key FILE --plain-port PLAIN TLS_PORT ROOT` (HTTP/2 and "
-                  "HTTP/1.1 on both ports).")
-    tls_note = "stage06: rustls, on its one port; stage07: rustls, ALPN h2 and http/1.1"
+                  "HTTP/1.1 on both ports); stage09 with `--config FILE` from "
+                  "conf/stage09.toml: `workers = 2`, a plain and a TLS `[[listener]]`, no "
+                  "access log, `http2 = true` when the build accepts it (HTTP/2 n/a if not).")
+    tls_note = ("stage06: rustls, on its one port; stage07 and stage09: rustls, ALPN h2 (when "
+                "built with it) and http/1.1")
 
     def __init__(self, *a, binary: Path, **kw):
         super().__init__(*a, **kw)
@@ -405,6 +422,38 @@ class StageServer(Server):
                     str(self.port), str(self.tls_port), str(self.root)]
         return [str(self.binary), "--quiet", "--bind", "127.0.0.1", *tls, str(self.port),
                 str(self.root)]
+
+
+class Stage09Server(StageServer):
+    """stage09, the production server, from a config file the harness writes from
+    conf/stage09.toml: 2 worker processes (issue 15 measures it so, against nginx-auto's one
+    worker per core on 2 cores), a plain [[listener]] on PORT (HTTP/1.1, and cleartext HTTP/2
+    when built with it) and a TLS one on TLS_PORT with the harness's certificate, no access
+    log (like every server here), `user = "www-data"` when started as root."""
+    makes_own_cert = False  # without the harness's certificate it has no TLS listener
+    workers = 2
+    root_user_line = 'user = "www-data"'
+
+    @staticmethod
+    def probe_caps(binary: Path, workdir: Path, root: Path) -> frozenset[str]:
+        """What this build can do: HTTP/1.1 plain and over TLS always; HTTP/2 when
+        `stage09 --check-config` accepts `http2 = true` (a build without it refuses that line
+        with exit 2), so the harness follows the binary, not a guess about a branch."""
+        workdir.mkdir(parents=True, exist_ok=True)
+        probe = workdir / "probe-http2.toml"
+        probe.write_text(f'root = "{root}"\nhttp2 = true\n[[listener]]\nport = 1\n')
+        try:
+            r = run_cmd([str(binary), "--check-config", str(probe)], 30)
+        except HarnessError:
+            return ALL_CAPS
+        return ALL_CAPS | H2_CAPS if r.rc == 0 else ALL_CAPS
+
+    def command(self) -> list[str]:
+        conf = self.render("stage09.toml", {
+            "ROOT": str(self.root), "WORKERS": str(self.workers), "PORT": str(self.port),
+            "HTTP2": "true" if H2_CAPS & self.caps else "false",
+            "USER_LINE": self.root_user_line if os.geteuid() == 0 else ""})
+        return [str(self.binary), "--config", str(conf)]
 
 
 class NginxServer(Server):
@@ -511,18 +560,83 @@ class H2oServer(Server):
     packages = {"h2o": "h2o"}
     version_row = ("h2o", ["h2o", "--version"])
     root_user_line = "user: www-data"
-    setup_note = ("`num-threads: 1` (one event loop, like nginx with one worker), `file.dir` "
-                  "for the site, no access log; its plain port speaks HTTP/1.1 and cleartext "
+    setup_note = ("`num-threads: 1` (one event loop, like nginx with one worker; **h2o-2**: "
+                  "`num-threads: 2`, measured in every scenario, issue 15's peer of stage09 "
+                  "with 2 workers), `file.dir` for the site, no access log; its plain port speaks HTTP/1.1 and cleartext "
                   "HTTP/2 (prior knowledge) alike; HTTP/2 settings at h2o's defaults "
                   "(100 concurrent streams, its own HPACK encoder).")
     tls_note = ("h2o: a second `listen` with `ssl` (`min-version: TLSv1.2`, OCSP stapling "
                 "off: the certificate is self-signed), ALPN h2 and http/1.1, OpenSSL")
 
+    def __init__(self, *a, threads: str = "1", **kw):
+        super().__init__(*a, **kw)
+        self.threads = threads
+
     def command(self) -> list[str]:
         conf = self.render("h2o.conf", {
             "DIR": str(self.dir), "PORT": str(self.port), "ROOT": str(self.root),
-            "USER_LINE": user_line("h2o")})
+            "THREADS": self.threads, "USER_LINE": user_line("h2o")})
         return ["h2o", "-c", str(conf)]
+
+
+# static-web-server is not in Debian: `cargo install --locked static-web-server` builds it
+# (minutes on 2 cores) into this folder, only when --servers asks for it and it is missing.
+SWS_ROOT = Path(__file__).resolve().parents[2] / "target" / "sws"
+SWS_BIN = SWS_ROOT / "bin" / "static-web-server"
+
+
+class SwsServer(Server):
+    """static-web-server (Rust: hyper on tokio, rustls), from crates.io. One process serves
+    one port: plain HTTP/1.1, or with `--http2` TLS with ALPN h2 and http/1.1 (it has no
+    cleartext HTTP/2). So it runs twice from the same binary and options, the TLS one beside
+    the plain one; its CPU, RSS and system calls are those of both processes."""
+    kind = "static-web-server"
+    title = "static-web-server"
+    caps = ALL_CAPS | {H2}
+    cargo_install = ("static-web-server", SWS_ROOT)  # (crate, --root): see main.install_tools
+    version_row = ("static-web-server", [str(SWS_BIN), "--version"])
+    root_user_line = ""
+    setup_note = ("`cargo install --locked static-web-server` into target/sws/; "
+                  "`--threads-multiplier 1` (tokio worker threads = cores x 1, 2 here), "
+                  "`--log-level error`, `--compression false` (no client here asks for it), "
+                  "its other defaults (cache-control and security headers on); a second "
+                  "process with `--http2 --http2-tls-cert --http2-tls-key` serves TLS.")
+    tls_note = ("static-web-server: `--http2` with the harness's certificate (rustls, ALPN h2 "
+                "and http/1.1)")
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.tls_proc: subprocess.Popen | None = None
+
+    def options(self, port: int) -> list[str]:
+        return [str(SWS_BIN), "--host", "127.0.0.1", "--port", str(port), "--root",
+                str(self.root), "--threads-multiplier", "1", "--log-level", "error",
+                "--compression", "false"]
+
+    def command(self) -> list[str]:
+        return self.options(self.port)
+
+    def start(self, timeout: float = 20.0) -> None:
+        # The TLS process first: Server.start then waits until every port answers.
+        if self.tls_port and self.cert:
+            self.tls_proc = self.spawn(self.options(self.tls_port) + [
+                "--http2", "true", "--http2-tls-cert", str(self.cert.cert),
+                "--http2-tls-key", str(self.cert.key)])
+        super().start(timeout)
+
+    def running(self) -> bool:
+        tls_up = self.tls_proc is None or self.tls_proc.poll() is None
+        return super().running() and tls_up
+
+    def pids(self) -> list[int]:
+        tls = process_tree(self.tls_proc.pid) if self.tls_proc and self.running() else []
+        return super().pids() + tls
+
+    def stop(self) -> None:
+        if self.tls_proc is not None:
+            stop_group(self.tls_proc)
+            self.tls_proc = None
+        super().stop()
 
 
 # =================================================================================================
@@ -533,12 +647,19 @@ PEERS: dict[str, tuple[type[Server], dict]] = {
     "nginx": (NginxServer, {"workers": "1"}),  # the baseline: every ratio is to it
     # One worker per core; HTTP/1 only (its HTTP/2 would say little more than nginx's and
     # would cost the full run a minute).
-    "nginx-auto": (NginxServer, {"workers": "auto", "caps": ALL_CAPS}),
+    # One worker per core; HTTP/2 over TLS too (issue 15's target for stage09 is against it
+    # there), not cleartext (a port of its own that no target asks about).
+    "nginx-auto": (NginxServer, {"workers": "auto", "caps": ALL_CAPS | {H2}}),
     "apache": (ApacheServer, {}),
     "lighttpd": (LighttpdServer, {}),
     "h2o": (H2oServer, {}),
+    # Issue 15's peers of stage09 (2 workers), on request only (`--servers`): with them the
+    # default full run would pass its 15 minutes, and static-web-server takes minutes to build.
+    "h2o-2": (H2oServer, {"threads": "2", "caps": ALL_CAPS | H2_CAPS}),
+    "static-web-server": (SwsServer, {}),
 }
-REFERENCE_SERVERS = list(PEERS)
+ON_REQUEST = ("h2o-2", "static-web-server")
+REFERENCE_SERVERS = [n for n in PEERS if n not in ON_REQUEST]  # the run without --servers
 PEER_CLASSES: dict[str, type[Server]] = {cls.kind: cls for cls, _ in PEERS.values()}
 
 

@@ -196,3 +196,41 @@ class Outputs(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class EveryPeer(unittest.TestCase):
+    """Issue 15's "stage09 >= 1.0x every peer on every other row": the worst ratio wins, a row
+    another stage09 target names is left out, and fewer syscalls count as better."""
+
+    def verdict(self, values: dict[tuple[str, str], float]) -> tuple[str, str]:
+        import datetime as dt
+        from harness.results import summarize
+        from harness.scenarios import FULL, TARGETS
+        scs = [sc for sc in scenarios_for(FULL) if sc.key in
+               ("4-wrk-keepalive-c50", "5-wrk-pipeline-16", "7-syscalls-conn-per-request")]
+        names = ["stage09", "nginx", "h2o-2"]
+        results = []
+        for sc in scs:
+            for name in names:
+                res = Result(1, sc, name, "ok")
+                res.value = values.get((sc.key, name), 100.0)
+                results.append(res)
+        run = R.RunRecord(dt.datetime(2026, 12, 1), False, FULL, scs,
+                          [R.ServerRow(n, ALL_CAPS) for n in names], results, Path("."))
+        (every,) = [t for t in TARGETS if t.how == "every"]
+        return R.every_peer(run, summarize(scs, names, results), every)
+
+    def test_the_worst_row_decides(self):
+        measured, verdict = self.verdict({("5-wrk-pipeline-16", "stage09"): 90.0})
+        self.assertEqual(verdict, "not met")
+        self.assertIn("0.90x", measured)
+        # Keep-alive has a 1.2x target of its own: a loss there is not this target's.
+        measured, verdict = self.verdict({("4-wrk-keepalive-c50", "stage09"): 50.0})
+        self.assertEqual(verdict, "met")
+
+    def test_fewer_syscalls_is_better(self):
+        _, verdict = self.verdict({("7-syscalls-conn-per-request", "stage09"): 80.0})
+        self.assertEqual(verdict, "met")
+        measured, verdict = self.verdict({("7-syscalls-conn-per-request", "h2o-2"): 80.0})
+        self.assertEqual(verdict, "not met")
+        self.assertIn("0.80x (h2o-2, 7-syscalls-conn-per-request", measured)

@@ -63,10 +63,19 @@ class Peers(unittest.TestCase):
                 self.assertTrue(cls.root_user_line, name)
             self.assertEqual(V.make_peer("nginx-auto", 1, tmp / "a", tmp).workers, "auto")
             self.assertEqual(V.make_peer("nginx", 1, tmp / "b", tmp).workers, "1")
-            # HTTP/2: nginx (one worker) and h2o; nginx-auto, Apache and lighttpd stay HTTP/1.
+            # HTTP/2: nginx (one worker), nginx-auto (over TLS: stage09's target) and h2o;
+            # Apache and lighttpd stay HTTP/1.
             h2 = [n for n in V.REFERENCE_SERVERS if H2 in V.make_peer(n, 1, tmp / n, tmp).caps]
-            self.assertEqual(h2, ["nginx", "h2o"])
+            self.assertEqual(h2, ["nginx", "nginx-auto", "h2o"])
+            self.assertNotIn(H2C, V.make_peer("nginx-auto", 1, tmp / "a", tmp).caps)
             self.assertEqual(V.make_peer("h2o", 1, tmp / "h", tmp).caps, {H2, H2C})
+            # Issue 15's peers of stage09, on request only: not in the default run.
+            self.assertFalse(set(V.ON_REQUEST) & set(V.REFERENCE_SERVERS))
+            h2o2 = V.make_peer("h2o-2", 1, tmp / "h2", tmp)
+            self.assertEqual((h2o2.threads, h2o2.caps), ("2", ALL_CAPS | {H2, H2C}))
+            sws = V.make_peer("static-web-server", 1, tmp / "s", tmp)
+            self.assertEqual(sws.caps, ALL_CAPS | {H2})  # no cleartext HTTP/2
+            self.assertEqual(type(sws).cargo_install[0], "static-web-server")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -77,14 +86,17 @@ class Peers(unittest.TestCase):
         tmp = Path(tempfile.mkdtemp())
         try:
             used = set()
-            servers = [V.make_peer(name, 30000, tmp / name, tmp) for name in V.REFERENCE_SERVERS]
+            servers = [V.make_peer(name, 30000, tmp / name, tmp) for name in V.PEERS]
+            servers.append(V.Stage09Server("stage09", 30000, tmp / "stage09", tmp, ALL_CAPS,
+                                           binary=tmp / "stage09"))
             for cls, kw in ((paper.PaperNginx, {"workers": "1"}), (paper.PaperH2o, {})):
                 srv = cls(cls.kind, 30001, tmp / f"paper-{cls.kind}", tmp, frozenset(), **kw)
                 srv.serve_tls(30002, paper.RsaCert(tmp / "c.pem", tmp / "k.pem"))
                 servers.append(srv)
             for srv in servers:
                 srv.command()
-                used.add(srv.config.name)
+                if not isinstance(srv, V.SwsServer):  # its options are flags, not a file
+                    used.add(srv.config.name)
             # The WebSocket peers' servers, which httperf/websocket/run starts by name.
             runner = (CONF_DIR.parent / "websocket" / "run").read_text()
             used |= {p.name for p in CONF_DIR.iterdir() if p.name in runner}

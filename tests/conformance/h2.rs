@@ -311,6 +311,8 @@ pub fn basic_auth_over_h2(stage: &Stage) {
     let server = stage.start_with(&["--plain-port", "0", "--auth", "alice:wonder land"]);
     let good = format!("Basic {}", base64(b"alice:wonder land"));
     let bad = format!("Basic {}", base64(b"alice:wrong"));
+    // The realm is the stage's name, as its --realm defaults.
+    let challenge = format!("Basic realm=\"{}\", charset=\"UTF-8\"", stage.name);
     for over in BOTH {
         let asks = [
             Ask::get("/notes.txt"),
@@ -324,7 +326,7 @@ pub fn basic_auth_over_h2(stage: &Stage) {
             assert_eq!(response.status, 401, "over {over:?}");
             assert_eq!(
                 response.header("www-authenticate"),
-                Some("Basic realm=\"stage07\", charset=\"UTF-8\"")
+                Some(challenge.as_str())
             );
             assert!(!String::from_utf8_lossy(&response.body).contains("plain text"));
         }

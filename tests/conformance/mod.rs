@@ -16,6 +16,7 @@ pub mod keepalive;
 pub mod limits;
 pub mod pipelining;
 pub mod pool;
+pub mod precompressed;
 pub mod resilience;
 pub mod threads;
 pub mod traversal;

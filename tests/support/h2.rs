@@ -27,14 +27,21 @@ pub enum Over {
 /// The options that give a stage07 server its cleartext port too.
 pub const WITH_PLAIN: &[&str] = &["--plain-port", "0"];
 
-/// The cleartext port of a server started with `--plain-port` (read from its stderr line).
+/// The cleartext port of a server started with `--plain-port`: stage07 names it on stderr
+/// (`stage07: cleartext at http://...`); stage09 prints a startup line per listener, and its
+/// cleartext one follows the TLS one on stdout.
 pub fn plain_port(server: &Server) -> u16 {
     let mut port = None;
+    let port_of = |url: &str| url.split('/').next()?.rsplit(':').next()?.parse().ok();
     server.wait_for(Duration::from_secs(10), || {
         port = server.stderr().lines().find_map(|line| {
             let rest = line.strip_prefix("stage07: cleartext")?;
-            let url = rest.split("http://").nth(1)?;
-            url.split('/').next()?.rsplit(':').next()?.parse().ok()
+            port_of(rest.split("http://").nth(1)?)
+        });
+        port = port.or_else(|| {
+            let stdout = server.stdout();
+            let line = stdout.lines().find(|l| l.contains(" serving "))?;
+            port_of(line.split(" at http://").nth(1)?)
         });
         port.is_some()
     });

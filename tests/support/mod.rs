@@ -35,7 +35,14 @@ pub struct Stage {
     /// Whether the stage speaks TLS on its port: then every client the harness makes is a TLS
     /// client, and every behaviour is checked over TLS.
     pub tls: bool,
+    /// How to start it, if not as `NAME 0 ROOT --access-log LOG EXTRA...` (see [`Launch`]).
+    pub launch: Option<Launch>,
 }
+
+/// The command that starts a stage started otherwise (stage09 from a config file): given the
+/// root, the access log's path and the behaviour's extra options, which it translates. Its
+/// first stdout line must still be the startup line, with the port the clients use.
+pub type Launch = fn(root: &Path, log: &Path, extra: &[&str]) -> Command;
 
 impl Stage {
     pub const fn new(name: &'static str) -> Stage {
@@ -43,6 +50,15 @@ impl Stage {
             name,
             skips: &[],
             tls: false,
+            launch: None,
+        }
+    }
+
+    /// A stage started by `launch` rather than by its command line.
+    pub const fn launched_by(self, launch: Launch) -> Stage {
+        Stage {
+            launch: Some(launch),
+            ..self
         }
     }
 
@@ -194,19 +210,29 @@ pub struct Server {
     /// Whether clients of this server speak TLS.
     pub tls: bool,
     stderr: std::sync::Arc<Mutex<String>>,
+    /// stdout after the startup line.
+    stdout: std::sync::Arc<Mutex<String>>,
 }
 
 impl Server {
     pub fn start(stage: &Stage, root: &Path, extra: &[&str]) -> Server {
         let tls = stage.tls;
-        let stage = stage.name;
         let log_path = scratch_dir().join(format!("access-{}.log", unique()));
-        let mut child = Command::new(binary(stage))
-            .arg("0")
-            .arg(root)
-            .arg("--access-log")
-            .arg(&log_path)
-            .args(extra)
+        let mut command = match stage.launch {
+            Some(launch) => launch(root, &log_path, extra),
+            None => {
+                let mut command = Command::new(binary(stage.name));
+                command
+                    .arg("0")
+                    .arg(root)
+                    .arg("--access-log")
+                    .arg(&log_path)
+                    .args(extra);
+                command
+            }
+        };
+        let stage = stage.name;
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -222,8 +248,19 @@ impl Server {
             let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
             panic!("{stage} printed no startup line: {line:?}; stderr: {err}")
         });
-        // Keep draining both pipes so the server never blocks writing to them.
-        std::thread::spawn(move || io::copy(&mut stdout, &mut io::sink()));
+        // Keep draining both pipes so the server never blocks writing to them; what comes
+        // after the startup line is kept (stage09 prints one line per listener).
+        let more_stdout = std::sync::Arc::new(Mutex::new(String::new()));
+        let sink = more_stdout.clone();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while matches!(stdout.read_line(&mut line), Ok(n) if n > 0) {
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_str(&line);
+                line.clear();
+            }
+        });
         let stderr = std::sync::Arc::new(Mutex::new(String::new()));
         let mut err_pipe = child.stderr.take().expect("stderr");
         let sink = stderr.clone();
@@ -244,6 +281,7 @@ impl Server {
             log_path,
             tls,
             stderr,
+            stdout: more_stdout,
         }
     }
 
@@ -313,6 +351,14 @@ impl Server {
     /// What the server has written to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// What the server has written to stdout after its startup line, so far.
+    pub fn stdout(&self) -> String {
+        self.stdout
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()

@@ -267,6 +267,8 @@ pub fn start(stage: &Stage, root: &Path, extra: &[&str]) -> Started {
             log_path,
             tls: stage.tls,
             stderr,
+            // Its stdout is drained above; nothing after the startup line is kept.
+            stdout: Default::default(),
         },
     }
 }

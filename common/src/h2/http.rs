@@ -52,6 +52,7 @@ pub fn request<'a>(
         if_range: None,
         authorization: None,
         accept: None,
+        accept_encoding: None,
         referer: None,
         user_agent: None,
     };
@@ -62,10 +63,14 @@ pub fn request<'a>(
         request.host = Some(authority.to_string());
     }
     let mut if_modified_since_fields = 0;
-    for (name, value) in fields {
-        let value = String::from_utf8_lossy(value).into_owned();
+    for (name, raw) in fields {
+        // A value is copied into a String only for the fields kept below: most of what a
+        // client sends (accept-language, sec-*, cookie...) is skipped unread, not
+        // copied to be dropped (an allocation per ignored field, on every request).
+        let value = || String::from_utf8_lossy(raw).into_owned();
         let slot = match name {
             "host" => {
+                let value = value();
                 // Section 8.3.1: a Host that names another entity than `:authority` is
                 // malformed; without `:authority`, Host is the authority.
                 if !request::is_authority(&value) {
@@ -84,11 +89,15 @@ pub fn request<'a>(
             }
             // Lists: several fields are one comma-separated value (RFC 9110 section 5.3).
             "if-none-match" => {
-                request::append_list(&mut request.if_none_match, value);
+                request::append_list(&mut request.if_none_match, value());
                 continue;
             }
             "accept" => {
-                request::append_list(&mut request.accept, value);
+                request::append_list(&mut request.accept, value());
+                continue;
+            }
+            "accept-encoding" => {
+                request::append_list(&mut request.accept_encoding, value());
                 continue;
             }
             "if-modified-since" => {
@@ -102,7 +111,7 @@ pub fn request<'a>(
             "user-agent" => &mut request.user_agent,
             _ => continue,
         };
-        *slot = Some(value);
+        *slot = Some(value());
     }
     // As in HTTP/1.1: with several dates, which one was meant is unknown; ignore them all.
     if if_modified_since_fields > 1 {
@@ -160,15 +169,20 @@ pub fn hit_fields<'a>(
     date: &'a str,
     server: &'a str,
 ) -> Vec<(Cow<'static, str>, Cow<'a, str>)> {
-    let mut fields = vec![
-        (Cow::Borrowed("server"), Cow::Borrowed(server)),
-        (Cow::Borrowed("date"), Cow::Borrowed(date)),
-    ];
+    // Sized once for the usual head (server, date, and the cache's content-type,
+    // last-modified, etag, accept-ranges, content-length): `vec![a, b]` has room for two, and
+    // growing it to seven reallocated twice per response.
+    let mut fields = Vec::with_capacity(HIT_FIELDS);
+    fields.push((Cow::Borrowed("server"), Cow::Borrowed(server)));
+    fields.push((Cow::Borrowed("date"), Cow::Borrowed(date)));
     for (name, value) in hit.fields() {
         fields.push((lowercase(name), Cow::Borrowed(value)));
     }
     fields
 }
+
+/// Room for a cached answer's fields (see [`hit_fields`]); more just grow the Vec.
+const HIT_FIELDS: usize = 8;
 
 /// A field name as HTTP/2 writes it. The names common uses are spelled out, so that the
 /// common case costs no allocation; any other is lowercased.
@@ -215,6 +229,15 @@ mod tests {
         assert_eq!(request.version, Version::Http20);
         assert_eq!(request.user_agent.as_deref(), Some("h2 test"));
         assert_eq!(request.body, BodyFraming::None);
+        // Several accept-encoding fields are one list, as in HTTP/1.1 (precompressed files).
+        let coded = super::request(
+            "GET",
+            None,
+            "/",
+            fields(&[("accept-encoding", "gzip"), ("accept-encoding", "br;q=0.5")]),
+        )
+        .expect("request");
+        assert_eq!(coded.accept_encoding.as_deref(), Some("gzip, br;q=0.5"));
         assert_eq!(
             request.request_line(),
             "GET /docs/a%20b.txt?x=1 HTTP/2.0",

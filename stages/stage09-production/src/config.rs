@@ -47,7 +47,14 @@ pub struct Config {
     /// The URL path served for missing page routes (single-page apps), e.g. `/index.html`.
     #[serde(default)]
     pub fallback: Option<Spanned<String>>,
-    /// HTTP/2 (ALPN h2, and the cleartext preface). Not in this build yet: see `check`.
+    /// Serve `x.br` / `x.gz`, found beside `x`, to clients whose Accept-Encoding takes them
+    /// (nginx's `gzip_static on`). Off unless asked, as in nginx and h2o: a sibling is a
+    /// second copy the server cannot check, and a stale `app.css.gz` beside an edited
+    /// `app.css` would quietly send browsers the old file.
+    #[serde(default)]
+    pub precompressed: bool,
+    /// HTTP/2 (ALPN h2 on TLS listeners, the preface on cleartext ones); absent: on. See
+    /// [`Config::http2`].
     #[serde(default)]
     pub http2: Option<Spanned<bool>>,
     /// Where the master and the workers say what went wrong; absent: stderr.
@@ -93,6 +100,10 @@ pub struct Timeouts {
     /// A stopping worker lets requests in flight finish for at most this long.
     #[serde(default = "default_grace")]
     pub grace: Spanned<u64>,
+    /// On TERM, `/healthz` says 503 for this long while everything is served as usual, so a
+    /// load balancer's checks take the instance out before its listeners close (0: no wait).
+    #[serde(default = "zero")]
+    pub lame_duck: Spanned<u64>,
 }
 
 /// `[access_log]`: Combined Log Format, written by the master (see `logs.rs`).
@@ -133,7 +144,8 @@ pub struct Listener {
     /// HTTPS on this listener.
     #[serde(default)]
     pub tls: Option<TlsFiles>,
-    /// The connection starts with a PROXY protocol header (behind HAProxy). Not yet built.
+    /// Every connection starts with a PROXY protocol header, v1 or v2 (behind HAProxy's
+    /// `send-proxy-v2`): the log names the client it carries. Or is closed.
     #[serde(default)]
     pub proxy_protocol: Option<Spanned<bool>>,
 }
@@ -198,6 +210,7 @@ impl Default for Timeouts {
             header: default_header(),
             send: default_send(),
             grace: default_grace(),
+            lame_duck: zero(),
         }
     }
 }
@@ -301,23 +314,18 @@ impl Config {
                 ));
             }
         }
-        if *t.grace.get_ref() > MAX_SECS {
-            return Err(Mistake::at(
-                &t.grace,
-                format!("timeouts.grace must be 0 to {MAX_SECS} seconds"),
-            ));
+        for (name, value) in [("grace", &t.grace), ("lame_duck", &t.lame_duck)] {
+            if *value.get_ref() > MAX_SECS {
+                return Err(Mistake::at(
+                    value,
+                    format!("timeouts.{name} must be 0 to {MAX_SECS} seconds"),
+                ));
+            }
         }
         if let Some(log) = &self.access_log {
             if !(1..=1000).contains(log.keep.get_ref()) {
                 return Err(Mistake::at(&log.keep, "access_log.keep must be 1 to 1000"));
             }
-        }
-        if let Some(http2) = self.http2.as_ref().filter(|on| *on.get_ref()) {
-            // The seam is in service.rs (`switch`); stage07's session plugs in there.
-            return Err(Mistake::at(
-                http2,
-                "http2 = true needs stage07's session: not in this build",
-            ));
         }
         let mut seen: Vec<SocketAddr> = Vec::new();
         let metrics = self.metrics.iter().map(|m| (&m.address, &m.port));
@@ -329,14 +337,6 @@ impl Config {
                 return Err(Mistake::at(port, format!("{addr} is listed twice")));
             }
             seen.push(addr);
-        }
-        for listener in &self.listeners {
-            if let Some(on) = listener.proxy_protocol.as_ref().filter(|on| *on.get_ref()) {
-                return Err(Mistake::at(
-                    on,
-                    "proxy_protocol = true is not in this build yet",
-                ));
-            }
         }
         if let Some(fallback) = &self.fallback {
             if !fallback.get_ref().starts_with('/') {
@@ -364,7 +364,8 @@ impl Config {
         for (index, listener) in self.listeners.iter().enumerate() {
             if let Some(tls) = &listener.tls {
                 let pem = crate::tls::Pem::read(tls)?;
-                pem.server_config().map_err(|e| Mistake::at(&tls.cert, e))?;
+                pem.server_config(self.http2())
+                    .map_err(|e| Mistake::at(&tls.cert, e))?;
                 pems.push(crate::tls::ListenerPem {
                     listener: index,
                     pem,
@@ -408,6 +409,18 @@ impl Config {
 }
 // ANCHOR_END: parse
 
+// ANCHOR: http2
+impl Config {
+    /// Whether the workers speak HTTP/2. On unless `http2 = false`: every browser and CDN
+    /// speaks it, and h2o and Caddy have it on by default (nginx asks for `http2 on`, a
+    /// default from when HTTP/2 was new). Off, a TLS client is offered `http/1.1` only and
+    /// the cleartext preface is answered as HTTP/1.1.
+    pub fn http2(&self) -> bool {
+        self.http2.as_ref().is_none_or(|on| *on.get_ref())
+    }
+}
+// ANCHOR_END: http2
+
 /// What checking loaded from outside the file: the master reads these once, as root, and
 /// hands them to every worker (which may no longer be able to read them after the chroot).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -443,6 +456,7 @@ mod tests {
     fn a_minimal_file_has_every_default() {
         let config = Config::parse("root = \"/srv\"\n[[listener]]\nport = 8080\n").expect("ok");
         assert_eq!(config.worker_mode, WorkerMode::Processes);
+        assert!(!config.precompressed);
         assert_eq!(*config.timeouts.idle.get_ref(), 5);
         assert_eq!(*config.timeouts.grace.get_ref(), 10);
         assert!(config.listeners[0].address.get_ref().is_unspecified());
@@ -467,6 +481,33 @@ mod tests {
         assert_eq!(
             mistake("root = \"/srv\"\n"),
             "site.toml: no [[listener]]: add one, e.g. [[listener]] port = 8080"
+        );
+    }
+
+    #[test]
+    fn behind_a_balancer_proxy_protocol_and_lame_duck() {
+        let text = "root = \"/srv\"\n[timeouts]\nlame_duck = 3\n[[listener]]\nport = 8080\nproxy_protocol = true\n";
+        let config = Config::parse(text).expect("parse");
+        config.check_values().expect("valid");
+        // Both reach the worker (the plan is this config, as TOML).
+        let again = Config::parse(&toml::to_string(&config).expect("write")).expect("reparse");
+        assert_eq!(*again.timeouts.lame_duck.get_ref(), 3);
+        assert_eq!(
+            again.listeners[0]
+                .proxy_protocol
+                .as_ref()
+                .map(|on| *on.get_ref()),
+            Some(true)
+        );
+        let plain = Config::parse("root = \"/srv\"\n[[listener]]\nport = 8080\n").expect("ok");
+        assert_eq!(
+            *plain.timeouts.lame_duck.get_ref(),
+            0,
+            "a plain stop by default"
+        );
+        assert_eq!(
+            mistake("root = \"/srv\"\n[[listener]]\nport = 8080\n[timeouts]\nlame_duck = 86401\n"),
+            "site.toml:5:13: timeouts.lame_duck must be 0 to 86400 seconds"
         );
     }
 

@@ -136,6 +136,10 @@ struct Args {
     #[arg(long, value_name = "PATH")]
     fallback: Option<String>,
 
+    /// Send x.br / x.gz found beside x to clients that accept them (nginx's gzip_static)
+    #[arg(long)]
+    precompressed: bool,
+
     /// Started as root, workers become USER
     #[arg(long, value_name = "USER")]
     user: Option<String>,
@@ -215,7 +219,7 @@ fn main() {
         }
     }
     let pids: Vec<String> = master.pids().iter().map(u32::to_string).collect();
-    eprintln!(
+    logs::say!(
         "stage09: master {}, workers {} ({})",
         std::process::id(),
         pids.join(" "),
@@ -262,6 +266,7 @@ fn from_command_line(args: &Args) -> Config {
         group: args.group.clone().map(here),
         chroot: args.chroot.then(|| here(true)),
         fallback: args.fallback.clone().map(here),
+        precompressed: args.precompressed,
         http2: None,
         error_log: args.error_log.clone().map(here),
         timeouts: config::Timeouts {
@@ -269,6 +274,7 @@ fn from_command_line(args: &Args) -> Config {
             header: here(args.timeouts.header_timeout),
             send: here(args.send_timeout),
             grace: here(args.stop.grace),
+            lame_duck: here(0),
         },
         access_log: (!args.quiet).then(|| config::AccessLog {
             path: here(args.access_log.clone().unwrap_or_else(|| "-".into())),

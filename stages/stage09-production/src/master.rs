@@ -15,8 +15,13 @@
 //! 100 ms to reap and replace workers that died.
 //!
 //! Signals, as nginx users expect them:
-//! - TERM, INT: graceful stop. The master closes its listeners and sends TERM to every worker;
-//!   each stops accepting, finishes what is in flight (up to `timeouts.grace`), and exits.
+//! - TERM, INT: graceful stop. With `timeouts.lame_duck` set, the workers first serve on,
+//!   `/healthz` saying 503, for that long (the master tells them with USR2, a signal between
+//!   it and its children only; a person sends the master TERM): a load balancer's checks
+//!   take the instance out of rotation while it still answers all they send. Then the master
+//!   closes its listeners and sends TERM to every worker; each stops accepting, finishes what
+//!   is in flight (up to `timeouts.grace`), and exits. A second TERM in the lame-duck phase
+//!   cuts it short (the graceful stop begins); one during the stop ends everything at once.
 //! - HUP: reload. Read and check the config again; if it is bad, say why and keep serving with
 //!   the old one. If it is good, start a new generation of workers on the (re)bound listeners,
 //!   and once every one of them is ready, TERM the old generation, which drains. The listening
@@ -25,7 +30,7 @@
 //! - USR1: reopen the logs (after logrotate has renamed them).
 
 use crate::config::{self, Config, Loaded, Source};
-use crate::logs::{Lines, LogFile};
+use crate::logs::{say, Lines, LogFile};
 use crate::metrics::Shared;
 use crate::worker::{Plan, FIRST_LISTENER, METRICS_FD};
 use rustix::event::{PollFd, PollFlags};
@@ -130,7 +135,10 @@ pub struct Master {
     /// While the first generation starts: `Some(None)`, then `Some(Some(why))` if a worker
     /// died before it was ready.
     first_start: Option<Option<String>>,
-    /// Set by the first TERM/INT: when the master gives up waiting for workers.
+    /// Set by the first TERM/INT when `timeouts.lame_duck` is not 0: when the lame-duck phase
+    /// ends and the graceful stop begins.
+    lame_duck: Option<Instant>,
+    /// Set when the graceful stop begins: when the master gives up waiting for workers.
     stopping: Option<Instant>,
     /// A worker that was stopping exited other than cleanly (its grace ran out): the stop
     /// was not clean either, and the master's exit code says so.
@@ -167,6 +175,7 @@ impl Master {
             shared_fd,
             signals: signals()?,
             first_start: None,
+            lame_duck: None,
             stopping: None,
             unclean: false,
             stops_seen: 0,
@@ -327,16 +336,16 @@ impl Master {
                 if self.workers.is_empty() {
                     self.report_dropped();
                     if self.unclean {
-                        eprintln!(
+                        say!(
                             "stage09: stopped, cutting off requests that outlived the grace period"
                         );
                         return 1;
                     }
-                    eprintln!("stage09: stopped");
+                    say!("stage09: stopped");
                     return 0;
                 }
                 if Instant::now() >= deadline {
-                    eprintln!(
+                    say!(
                         "stage09: {} worker(s) still busy after the grace period; killing them",
                         self.workers.len()
                     );
@@ -355,6 +364,9 @@ impl Master {
         self.reap();
         self.restart_due();
         self.finish_reload();
+        if self.lame_duck.is_some_and(|ends| Instant::now() >= ends) {
+            self.begin_stop();
+        }
         let lost = self.lost + self.access.as_ref().map_or(0, |a| a.dropped);
         self.shared.set_lines_lost(lost);
     }
@@ -413,6 +425,10 @@ impl Master {
             Ok(0) => worker.control = None,
             Ok(n) if buf[..n].starts_with(b"ready") && worker.state == State::Starting => {
                 worker.state = State::Ready;
+                // A worker that got ready during the lame-duck phase (a replacement) joins it.
+                if self.lame_duck.is_some() {
+                    let _ = rustix::process::kill_process(pid_of(&worker.child), Signal::USR2);
+                }
             }
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -485,19 +501,23 @@ impl Master {
         let stops = self.signals.stop.load(Ordering::Relaxed);
         if stops > self.stops_seen {
             self.stops_seen = stops;
-            if self.stopping.is_none() {
-                self.begin_stop();
-            } else {
-                eprintln!("stage09: stopping now");
+            let lame_duck = Duration::from_secs(*self.config.timeouts.lame_duck.get_ref());
+            if self.stopping.is_some() {
+                say!("stage09: stopping now");
                 self.signal_all(Signal::KILL);
                 self.reap_all_blocking();
                 std::process::exit(130);
+            } else if self.lame_duck.is_none() && !lame_duck.is_zero() {
+                self.begin_lame_duck(lame_duck);
+            } else {
+                self.begin_stop();
             }
         }
         let reloads = self.signals.reload.load(Ordering::Relaxed);
         if reloads > self.reloads_seen {
             self.reloads_seen = reloads;
-            if self.stopping.is_none() {
+            // Not while stopping, lame duck included: the new workers would not be lame.
+            if self.stopping.is_none() && self.lame_duck.is_none() {
                 self.reload();
             }
         }
@@ -508,15 +528,37 @@ impl Master {
         }
     }
 
+    // ANCHOR: lame_duck
+    /// TERM/INT with `timeouts.lame_duck`: the workers serve on, but their `/healthz` says 503
+    /// (USR2, which their event loops catch: `Turn::lame_duck`). A balancer learns that a
+    /// server is going only from its checks; once they have failed `fall` times it sends no
+    /// new work here, and the stop that follows (`begin_stop`, from `turn`) refuses no one.
+    fn begin_lame_duck(&mut self, time: Duration) {
+        self.lame_duck = Some(Instant::now() + time);
+        say!(
+            "stage09: stopping in {} s: /healthz says 503 until then (again to stop now)",
+            time.as_secs()
+        );
+        // Only workers that said `ready` have their loops, and so USR2's handler, in place
+        // (USR2 would end any other); the rest get it when they say it (`read_control`).
+        for worker in &self.workers {
+            if worker.state == State::Ready {
+                let _ = rustix::process::kill_process(pid_of(&worker.child), Signal::USR2);
+            }
+        }
+    }
+    // ANCHOR_END: lame_duck
+
     // ANCHOR: stop
     /// TERM/INT: close our listeners, tell every worker to drain, and wait for them.
     fn begin_stop(&mut self) {
+        self.lame_duck = None;
         let grace = Duration::from_secs(*self.config.timeouts.grace.get_ref());
         // The workers' own grace ends them; this is for a worker that does not stop.
         self.stopping = Some(Instant::now() + grace + Duration::from_secs(2));
         self.listeners.clear();
         self.restarts_due.clear();
-        eprintln!(
+        say!(
             "stage09: stopping: {} worker(s) finish their requests (at most {} s)",
             self.workers.len(),
             grace.as_secs()
@@ -568,7 +610,7 @@ impl Master {
                 continue;
             }
             if worker.generation != self.generation || self.stopping.is_some() {
-                eprintln!("stage09: worker {pid} (old) exited: {}", describe(status));
+                say!("stage09: worker {pid} (old) exited: {}", describe(status));
                 continue;
             }
             let lived = worker.started.elapsed();
@@ -577,7 +619,7 @@ impl Master {
             } else {
                 Duration::ZERO
             };
-            eprintln!(
+            say!(
                 "stage09: worker {pid} exited: {}; starting another",
                 describe(status)
             );
@@ -599,7 +641,7 @@ impl Master {
                     self.workers.push(worker);
                 }
                 Err(e) => {
-                    eprintln!("stage09: cannot start a worker: {e}; trying again");
+                    say!("stage09: cannot start a worker: {e}; trying again");
                     self.restarts_due.push((index, now + RESTART_DELAY));
                 }
             }
@@ -613,14 +655,14 @@ impl Master {
         let (config, loaded) = match self.origin.load() {
             Ok(new) => new,
             Err(line) => {
-                eprintln!("stage09: reload refused, still serving the old configuration: {line}");
+                say!("stage09: reload refused, still serving the old configuration: {line}");
                 return;
             }
         };
         let listeners = match bind_all(&config, &self.listeners) {
             Ok(listeners) => listeners,
             Err(e) => {
-                eprintln!("stage09: reload refused, still serving the old configuration: {e}");
+                say!("stage09: reload refused, still serving the old configuration: {e}");
                 return;
             }
         };
@@ -630,7 +672,7 @@ impl Master {
         }) {
             Ok(access) => access,
             Err(e) => {
-                eprintln!("stage09: reload refused, still serving the old configuration: {e}");
+                say!("stage09: reload refused, still serving the old configuration: {e}");
                 return;
             }
         };
@@ -644,9 +686,9 @@ impl Master {
         self.restarts_due.clear();
         let from = self.generation;
         if let Err(e) = self.start_generation() {
-            eprintln!("stage09: cannot start a worker: {e}");
+            say!("stage09: cannot start a worker: {e}");
         }
-        eprintln!(
+        say!(
             "stage09: reloading: generation {} starting, generation {from} serves until it is ready",
             self.generation
         );
@@ -677,7 +719,7 @@ impl Master {
     fn report_dropped(&self) {
         let dropped = self.access.as_ref().map_or(0, |a| a.dropped) + self.lost;
         if dropped > 0 {
-            eprintln!("stage09: {dropped} access log line(s) were lost");
+            say!("stage09: {dropped} access log line(s) were lost");
         }
     }
 
@@ -685,11 +727,11 @@ impl Master {
     fn reopen_logs(&mut self) {
         if let Some(access) = &mut self.access {
             if let Err(e) = access.reopen() {
-                eprintln!("stage09: {e}");
+                say!("stage09: {e}");
             }
         }
         if let Err(e) = open_error_log(&self.config) {
-            eprintln!("stage09: {e}");
+            say!("stage09: {e}");
         }
     }
 }

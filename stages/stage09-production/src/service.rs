@@ -1,10 +1,12 @@
 //! What a worker's loops serve: eventloop's HTTP/1.1 session on a [`Site`], as stage06 runs it,
-//! with the access log going to the master through the worker's pipe.
+//! and stage07's HTTP/2 session beside it, with the access log going to the master through
+//! the worker's pipe.
 //!
 //! [`Stage09::switch`] is the one seam where HTTP/2 joins: a TLS handshake that chose `h2`
-//! (ALPN) or a cleartext connection that opened with the HTTP/2 preface is handed to the
-//! session `switch` returns. This build has no HTTP/2 session (stage07 writes it), so the
-//! config refuses `http2 = true` and `switches` stays empty: no connection ever gets here.
+//! (ALPN) or a cleartext connection that opened with the HTTP/2 preface is handed to
+//! eventloop's [`Http2`], as in stage07. With `http2 = false` the worker leaves
+//! `Env::switches` empty (and ALPN offers `http/1.1` only, `tls.rs`): no connection ever
+//! gets here, and the preface is answered as the HTTP/1.1 it is not.
 
 use crate::config::{Auth, Mistake};
 use crate::logs::Pipe;
@@ -14,6 +16,7 @@ use common::log::LineFacts;
 use common::setup::LogSink;
 use common::{Method, Request, Response, Status};
 use eventloop::http1::{Env, Http1, HttpService, Pages, Switch};
+use eventloop::http2::{Http2, Http2Service};
 use eventloop::{Service, Session, Step, Transport, Turn};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -76,6 +79,11 @@ impl<T, S: Service<T>> Session<T, S> for Counted<T, S> {
     fn closed(&mut self, service: &mut S) {
         self.inner.closed(service)
     }
+    /// A graceful stop (TERM, or the old workers of a reload) reaches HTTP/2 here: its
+    /// GOAWAY goes out at once, not at the connection's next read.
+    fn stopping(&mut self, io: &mut T, service: &mut S, turn: &mut Turn) -> Option<Step<T, S>> {
+        self.inner.stopping(io, service, turn)
+    }
     fn message(
         &mut self,
         io: &mut T,
@@ -98,14 +106,24 @@ impl<T: Transport> HttpService<T> for Stage09 {
         Some(message)
     }
 
-    /// The HTTP/2 seam. With stage07's session this becomes: for `Switch::Alpn(b"h2")` and
-    /// `Switch::Preface`, `Some(Box::new(Counted::new(Box::new(Http2::new(read, ...)),
-    /// self.slot)))`, with `Env::switches` holding both and `h2` first in the TLS config's
-    /// ALPN list (tls.rs). (The HTTP/1.1 session's `Counted` is dropped by the hand-off.)
-    fn switch(&mut self, _to: Switch, _read: Vec<u8>) -> Option<Box<dyn Session<T, Stage09>>> {
-        None
+    /// The HTTP/2 seam: the connections that ALPN (`h2`) or the preface hand over get
+    /// stage07's session, counted as the HTTP/1.1 one was (whose `Counted` the hand-off
+    /// drops). Only the switches in `Env::switches` get here: none with `http2 = false`.
+    fn switch(&mut self, to: Switch, read: Vec<u8>) -> Option<Box<dyn Session<T, Stage09>>> {
+        match to {
+            Switch::Alpn(protocol) if protocol == b"h2" => {}
+            Switch::Preface => {}
+            _ => return None,
+        }
+        Some(Box::new(Counted::new(
+            Box::new(Http2::new(read)),
+            self.slot,
+        )))
     }
 }
+
+/// Stage07's settings (the defaults) for every HTTP/2 connection.
+impl<T: Transport> Http2Service<T> for Stage09 {}
 // ANCHOR_END: switch
 
 /// Where a worker's finished responses go: counted in its slot, and, if there is an access
@@ -116,6 +134,11 @@ pub struct ToMaster {
 }
 
 impl LogSink for ToMaster {
+    /// Without an access log the metrics need the facts only: no line is formatted.
+    fn wants_text(&self) -> bool {
+        self.pipe.is_some()
+    }
+
     fn line(&self, line: &str, facts: &LineFacts) {
         self.slot.record(facts, SystemTime::now());
         if let Some(pipe) = &self.pipe {

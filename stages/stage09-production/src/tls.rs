@@ -3,10 +3,12 @@
 //! configuration from that text, so a worker never needs to open a file outside its jail, and
 //! a reload that replaces a certificate is one more plan.
 //!
-//! The rest is stage06's `tls.rs`: TLS 1.3 and 1.2 only, the ring provider, ALPN `http/1.1`.
+//! The rest is stage06's `tls.rs`, now `eventloop::certs`: TLS 1.3 and 1.2 only, the ring
+//! provider, and ALPN `h2` then `http/1.1` as stage07 offers them (or `http/1.1` alone with
+//! `http2 = false`).
 
 use crate::config::{Mistake, TlsFiles};
-use rustls::crypto::ring as provider;
+use eventloop::certs::{self, Identity};
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -47,8 +49,11 @@ impl Pem {
     }
 
     // ANCHOR: server_config
-    /// The rustls settings for this certificate, or one line on why it cannot serve.
-    pub fn server_config(&self) -> Result<Arc<ServerConfig>, String> {
+    /// The rustls settings for this certificate, or one line on why it cannot serve. With
+    /// `http2`, ALPN offers `h2` first, so a browser gets HTTP/2 and a client that offers
+    /// only `http/1.1` gets HTTP/1.1; without, `http/1.1` alone (a client that offers only
+    /// `h2` is refused rather than misunderstood).
+    pub fn server_config(&self, http2: bool) -> Result<Arc<ServerConfig>, String> {
         let chain = CertificateDer::pem_slice_iter(self.cert.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("invalid certificate: {e}"))?;
@@ -57,16 +62,12 @@ impl Pem {
         }
         let key = PrivateKeyDer::from_pem_slice(self.key.as_bytes())
             .map_err(|e| format!("no usable PEM private key: {e}"))?;
-        let mut config =
-            ServerConfig::builder_with_provider(Arc::new(provider::default_provider()))
-                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-                .map_err(|e| format!("TLS setup: {e}"))?
-                .with_no_client_auth()
-                .with_single_cert(chain, key)
-                .map_err(|e| format!("the certificate and key do not make a usable pair: {e}"))?;
-        // When stage07's session joins, `h2` goes first here (see service.rs).
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Arc::new(config))
+        let alpn = if http2 {
+            certs::H2_THEN_HTTP1
+        } else {
+            certs::HTTP1
+        };
+        certs::server_config(Identity { chain, key }, alpn)
     }
     // ANCHOR_END: server_config
 }

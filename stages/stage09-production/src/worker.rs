@@ -24,7 +24,7 @@ use crate::logs::Pipe;
 use crate::metrics::{Shared, Slot};
 use crate::service::{self, Stage09, ToMaster};
 use common::{AccessLog, Site, TimeoutArgs};
-use eventloop::http1::{Env, Pages};
+use eventloop::http1::{Env, Pages, Switch};
 use eventloop::{EventLoop, Handle, Plain, Tls, Transport, Verifiers};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -33,6 +33,7 @@ use std::net::TcpListener;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -101,14 +102,18 @@ pub fn run() -> Result<(), String> {
             Some(_) => {
                 let pem = plan.loaded.pems.iter().find(|p| p.listener == index);
                 let pem = pem.ok_or("a TLS listener without its certificate")?;
-                Some(pem.pem.server_config()?)
+                Some(pem.pem.server_config(config.http2())?)
             }
         };
         for _ in 0..plan.threads.max(1) {
             let socket = listeners[index]
                 .try_clone()
                 .map_err(|e| format!("dup listener: {e}"))?;
-            jobs.push((socket, tls.clone(), service::site_pages()));
+            let proxy = listener
+                .proxy_protocol
+                .as_ref()
+                .is_some_and(|on| *on.get_ref());
+            jobs.push((socket, tls.clone(), service::site_pages(), proxy));
         }
     }
     if config.metrics.is_some() {
@@ -116,7 +121,7 @@ pub fn run() -> Result<(), String> {
         let socket = listeners[count - 1]
             .try_clone()
             .map_err(|e| format!("dup listener: {e}"))?;
-        jobs.push((socket, None, service::metrics_pages(shared.clone())));
+        jobs.push((socket, None, service::metrics_pages(shared.clone()), false));
     }
     drop(listeners);
     let slot = shared.slot(plan.index);
@@ -130,10 +135,10 @@ pub fn run() -> Result<(), String> {
         // ANCHOR: one_loop
         // The usual worker: one listener, one loop, on this thread, owning SIGTERM itself
         // (the first drains, a second ends the process), as stage06 does. One thread.
-        let (socket, tls, pages) = jobs.remove(0);
+        let (socket, tls, pages, proxy) = jobs.remove(0);
         return match tls {
-            None => serve_here::<Plain>(socket, (), pages, &parts, control),
-            Some(tls) => serve_here::<Tls>(socket, tls, pages, &parts, control),
+            None => serve_here::<Plain>(socket, (), (pages, proxy), &parts, control),
+            Some(tls) => serve_here::<Tls>(socket, tls, (pages, proxy), &parts, control),
         };
         // ANCHOR_END: one_loop
     }
@@ -142,7 +147,7 @@ pub fn run() -> Result<(), String> {
     let stop = stop_pipe()?;
     let (handles_in, handles) = mpsc::channel();
     let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(jobs.len()));
-    for (socket, tls, pages) in jobs {
+    for (socket, tls, pages, proxy) in jobs {
         let (ready, remaining) = (handles_in.clone(), remaining.clone());
         let parts = Parts {
             site: parts.site.clone(),
@@ -151,8 +156,8 @@ pub fn run() -> Result<(), String> {
             slot: parts.slot,
         };
         match tls {
-            None => spawn::<Plain>(socket, (), pages, parts, ready, remaining),
-            Some(tls) => spawn::<Tls>(socket, tls, pages, parts, ready, remaining),
+            None => spawn::<Plain>(socket, (), (pages, proxy), parts, ready, remaining),
+            Some(tls) => spawn::<Tls>(socket, tls, (pages, proxy), parts, ready, remaining),
         };
     }
     drop(handles_in);
@@ -176,12 +181,18 @@ fn site(root: &Path, plan: &Plan) -> Result<Site, String> {
     if let Some(fallback) = &plan.config.fallback {
         site = site.with_fallback(fallback.get_ref());
     }
+    if plan.config.precompressed {
+        site = site.with_precompressed();
+    }
     if let Some(auth) = &plan.config.auth {
         let users = service::users(auth, plan.loaded.htpasswd.as_deref()).map_err(|m| m.message)?;
         site = site.with_auth(users, &auth.realm);
     }
     Ok(site)
 }
+
+/// A listener's pages, and whether its connections start with a PROXY header.
+type Listening = (Pages, bool);
 
 /// What each loop's thread is given to build its service.
 struct Parts {
@@ -197,7 +208,7 @@ struct Parts {
 fn build<T: Transport>(
     listener: TcpListener,
     transport: T::Config,
-    pages: Pages,
+    (pages, proxy): Listening,
     parts: &Parts,
     signals: bool,
 ) -> Result<EventLoop<T, Stage09>, String> {
@@ -216,6 +227,11 @@ fn build<T: Transport>(
     let mut http = Env::new(parts.site.clone(), log, &timeouts, "stage09");
     http.send_timeout = Duration::from_secs(*t.send.get_ref());
     http.pages = Some(pages);
+    if config.http2() {
+        // As stage07: ALPN `h2` (offered first, `tls.rs`) and the preface on cleartext
+        // listeners hand the connection to HTTP/2 (`service.rs`).
+        http.switches = vec![Switch::Alpn(b"h2".to_vec()), Switch::Preface];
+    }
     let loop_config = eventloop::Config {
         name: "stage09",
         max_connections: usize::try_from(*config.max_connections.get_ref()).unwrap_or(usize::MAX),
@@ -232,6 +248,16 @@ fn build<T: Transport>(
         },
     )
     .map_err(|e| format!("cannot start an event loop: {e}"))?;
+    if proxy {
+        // Behind HAProxy: the PROXY header gets what a request head gets.
+        server.expect_proxy_header(Duration::from_secs(*t.header.get_ref()));
+    }
+    if signals {
+        // The one loop takes the master's lame-duck signal too (several: `stop_on_signal`).
+        server
+            .lame_duck_on(signal_hook::consts::SIGUSR2)
+            .map_err(|e| format!("cannot catch USR2: {e}"))?;
+    }
     if config.auth.as_ref().is_some_and(|a| a.htpasswd.is_some()) {
         // bcrypt off the loop, as stage06: verdicts come back through the loop's mailbox.
         let handle = server.handle();
@@ -262,7 +288,7 @@ fn run_to_end<T: Transport>(mut server: EventLoop<T, Stage09>) {
 fn serve_here<T: Transport>(
     listener: TcpListener,
     transport: T::Config,
-    pages: Pages,
+    pages: Listening,
     parts: &Parts,
     mut control: UnixStream,
 ) -> Result<(), String> {
@@ -279,7 +305,7 @@ fn serve_here<T: Transport>(
 fn spawn<T: Transport>(
     listener: TcpListener,
     transport: T::Config,
-    pages: Pages,
+    pages: Listening,
     parts: Parts,
     ready: mpsc::Sender<Result<Handle<common::auth::Verified>, String>>,
     remaining: Arc<std::sync::atomic::AtomicUsize>,
@@ -316,39 +342,73 @@ fn ignore_the_masters_signals() -> Result<(), String> {
     Ok(())
 }
 
-/// With several loops, SIGTERM and SIGINT write a byte to a socket pair (the self-pipe trick)
-/// that the main thread reads; this returns the read end.
-fn stop_pipe() -> Result<UnixStream, String> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
+/// With several loops, the main thread waits for signals: SIGTERM and SIGINT (stop) and
+/// SIGUSR2 (the master's lame-duck phase, before a stop: see master.rs) are each counted by
+/// their handler, then write a byte to a socket pair (the self-pipe trick) that wakes the
+/// main thread, which looks at the counts. (One loop alone catches them itself.)
+struct StopSignals {
+    wake: UnixStream,
+    stops: Arc<AtomicUsize>,
+    lame_ducks: Arc<AtomicUsize>,
+}
+
+fn stop_pipe() -> Result<StopSignals, String> {
+    use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR2};
     let (read_end, write_end) = UnixStream::pair().map_err(|e| e.to_string())?;
-    for signal in [SIGINT, SIGTERM] {
+    let stops = Arc::new(AtomicUsize::new(0));
+    let lame_ducks = Arc::new(AtomicUsize::new(0));
+    // The counters first: a signal's handlers run in the order they were registered, so the
+    // count has moved by the time its byte wakes the main thread.
+    for (signal, counter) in [(SIGINT, &stops), (SIGTERM, &stops), (SIGUSR2, &lame_ducks)] {
+        let counter = Arc::clone(counter);
+        // SAFETY: the handler only adds to an atomic: async-signal-safe.
+        unsafe {
+            signal_hook::low_level::register(signal, move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+            })
+        }
+        .map_err(|e| e.to_string())?;
+    }
+    for signal in [SIGINT, SIGTERM, SIGUSR2] {
         let write_end = write_end.try_clone().map_err(|e| e.to_string())?;
         signal_hook::low_level::pipe::register(signal, write_end).map_err(|e| e.to_string())?;
     }
-    Ok(read_end)
+    Ok(StopSignals {
+        wake: read_end,
+        stops,
+        lame_ducks,
+    })
 }
 
-/// On the first signal, asks every loop to stop gracefully; a second ends the process at
-/// once. (The process ends normally when its last loop finishes: see `spawn`.)
+/// USR2 puts every loop in its lame-duck phase. The first stop signal asks every loop to stop
+/// gracefully; a second ends the process at once. (The process ends normally when its last
+/// loop finishes: see `spawn`.)
 fn stop_on_signal(
-    mut read_end: UnixStream,
+    mut signals: StopSignals,
     loops: Vec<Handle<common::auth::Verified>>,
 ) -> Result<(), String> {
-    let mut seen = 0;
+    let (mut stops_seen, mut lame_ducks_seen) = (0, 0);
     let mut byte = [0u8; 1];
     loop {
-        match read_end.read(&mut byte) {
-            Ok(1) => seen += 1,
+        match signals.wake.read(&mut byte) {
+            Ok(1) => {}
             Ok(_) => return Err("the signal pipe closed".into()),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(format!("the signal pipe: {e}")),
         }
-        if seen == 1 {
-            for handle in &loops {
-                handle.stop();
+        let lame_ducks = signals.lame_ducks.load(Ordering::Relaxed);
+        if lame_ducks > lame_ducks_seen {
+            lame_ducks_seen = lame_ducks;
+            loops.iter().for_each(Handle::lame_duck);
+        }
+        let stops = signals.stops.load(Ordering::Relaxed);
+        if stops > stops_seen {
+            if stops_seen == 0 && stops == 1 {
+                loops.iter().for_each(Handle::stop);
+            } else {
+                std::process::exit(130);
             }
-        } else {
-            std::process::exit(130);
+            stops_seen = stops;
         }
     }
 }
