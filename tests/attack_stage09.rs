@@ -1406,6 +1406,45 @@ fn a_jailed_worker_serves_nothing_outside_its_root() {
     assert_eq!(server.get("/link-in.txt").status, 200);
 }
 
+/// Finding 4 (privileges.rs, fixed): the kernel clears `PR_SET_PDEATHSIG` when a process
+/// changes its credentials, so a worker that had dropped to `user` outlived a master killed
+/// with SIGKILL (or by the OOM killer), holding the listeners with no one to reload or stop
+/// it. The drop now sets it again.
+#[test]
+fn a_dropped_worker_does_not_outlive_its_killed_master() {
+    if !is_root() {
+        eprintln!("skipping: the privilege drop needs the tests to run as root (CI does)");
+        return;
+    }
+    let mut child = Command::new(binary("stage09"))
+        .args(["--bind", "127.0.0.1", "--workers", "1", "--quiet"])
+        .args(["--user", "nobody", "0"])
+        .arg(site_root("orphan-root"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("startup line");
+    let worker = children(child.id())[0];
+    assert_eq!(status_field(worker, "Uid"), ["65534"; 4]);
+    child.kill().expect("SIGKILL the master");
+    child.wait().expect("reap the master");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{worker}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let alive = Path::new(&format!("/proc/{worker}")).exists();
+    if alive {
+        let _ = Command::new("kill")
+            .args(["-9", &worker.to_string()])
+            .status();
+    }
+    assert!(!alive, "worker {worker} outlived its master by 10 s");
+}
+
 // ---- Attacks: a reader of stdout that stops reading ----
 
 /// Finding 1 (logs.rs, fixed here): with the access log on stdout (the command line's

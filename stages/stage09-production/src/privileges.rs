@@ -124,6 +124,7 @@ pub fn drop_to(jail: Option<&Path>, identity: Option<Identity>) -> Result<(), St
     };
     // SAFETY: plain system calls on integers (and one array of one gid, alive for the call).
     unsafe {
+        let master = libc::getppid();
         if libc::setgroups(1, &gid) != 0 {
             return Err(failed("setgroups"));
         }
@@ -136,6 +137,15 @@ pub fn drop_to(jail: Option<&Path>, identity: Option<Identity>) -> Result<(), St
         // Proof, not hope: if root could be taken back, the drop did not happen.
         if uid != 0 && libc::setuid(0) == 0 {
             return Err("setuid(0) succeeded after dropping privileges".into());
+        }
+        // Changing credentials clears PR_SET_PDEATHSIG (the kernel resets it in commit_creds),
+        // which the master set before exec so that no worker outlives it: set it again, and
+        // if the master died in between, stop here.
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+            return Err(failed("prctl(PR_SET_PDEATHSIG)"));
+        }
+        if libc::getppid() != master {
+            return Err("the master is gone".into());
         }
     }
     Ok(())
