@@ -36,12 +36,7 @@ impl LogEntry<'_> {
             .map_or_else(|| "-".to_string(), Request::request_line);
         let field = |value: Option<&str>| escape(value.unwrap_or("-"));
         PendingLine {
-            facts: LineFacts {
-                status: self.status,
-                version: self.request.map(|r| r.version),
-                time: self.time,
-                body_bytes: 0,
-            },
+            facts: self.facts(),
             before: format!(
                 "{} - {} [{}] \"{}\" {} ",
                 canonical_ip(self.peer),
@@ -106,16 +101,21 @@ impl PendingLine {
 // ANCHOR_END: combined
 
 impl LogEntry<'_> {
+    /// What the metrics count of this line (its byte count comes when the body has gone).
+    fn facts(&self) -> LineFacts {
+        LineFacts {
+            status: self.status,
+            version: self.request.map(|r| r.version),
+            time: self.time,
+            body_bytes: 0,
+        }
+    }
+
     /// The line's facts alone, its text left empty: for a sink that only counts (see
     /// [`crate::setup::LogSink::wants_text`]). Empty strings allocate nothing.
     pub fn untold(&self) -> PendingLine {
         PendingLine {
-            facts: LineFacts {
-                status: self.status,
-                version: self.request.map(|r| r.version),
-                time: self.time,
-                body_bytes: 0,
-            },
+            facts: self.facts(),
             before: String::new(),
             after: String::new(),
         }
