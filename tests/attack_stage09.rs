@@ -22,6 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::stage09::{children, exchange, is_root, signal, site_config, status_field, Tally};
 use support::{binary, fixture, Stage, SECRET};
 
 const STAGE: Stage = Stage::new("stage09");
@@ -46,15 +47,8 @@ struct Rlimit {
 const RLIMIT_CORE: i32 = 4;
 
 extern "C" {
-    /// glibc's kill(2) and prlimit(2) (the test package links no libc crate).
-    fn kill(pid: i32, signal: i32) -> i32;
+    /// glibc's prlimit(2) (the test package links no libc crate).
     fn prlimit(pid: i32, resource: i32, new: *const Rlimit, old: *mut Rlimit) -> i32;
-}
-
-fn signal(pid: u32, number: i32) {
-    // SAFETY: kill takes two integers and touches no memory of ours.
-    let sent = unsafe { kill(pid as i32, number) };
-    assert_eq!(sent, 0, "kill({pid}, {number})");
 }
 
 /// No core file for a worker we are about to crash (the kernel's core_pattern may be a plain
@@ -66,53 +60,9 @@ fn no_core_dump(pid: u32) {
     assert_eq!(set, 0, "prlimit({pid}, RLIMIT_CORE)");
 }
 
-/// The pids whose parent is `parent` (from /proc/PID/stat: the field after the name).
-fn children(parent: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid ...": comm may hold spaces, so split after its ')'.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(parent) {
-            found.push(pid);
-        }
-    }
-    found.sort();
-    found
-}
-
 /// Descriptors process `pid` holds open right now.
 fn fds(pid: u32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
-}
-
-/// The `Name:` line of /proc/PID/status, its fields split.
-fn status_field(pid: u32, name: &str) -> Vec<String> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .map(|v| v.split_whitespace().map(str::to_string).collect())
-        .unwrap_or_default()
-}
-
-fn is_root() -> bool {
-    status_field(std::process::id(), "Uid")
-        .first()
-        .map(String::as_str)
-        == Some("0")
 }
 
 /// Polls `condition` every 10 ms until it holds; fails the test after `limit` with `what`.
@@ -306,50 +256,7 @@ fn get(port: u16, path: &str) -> support::HttpResponse {
     ))
 }
 
-/// A config for `root`: `workers` processes, `{dir}/access.log`, one listener on 127.0.0.1
-/// at an OS-chosen port, and `extra` lines before the tables.
-fn site_config(root: &Path, extra: &str) -> String {
-    format!(
-        "root = {:?}\nworkers = 2\n{extra}\n[access_log]\npath = \"{{dir}}/access.log\"\n[[listener]]\naddress = \"127.0.0.1\"\nport = 0\n",
-        root.display().to_string()
-    )
-}
-
 // ---- Load: clients that count what they got ----
-
-/// What one client loop saw.
-#[derive(Default, Debug)]
-struct Tally {
-    ok: u64,
-    /// A reused keep-alive connection closed before any byte of the answer: the request was
-    /// never taken, and an HTTP client sends it again (RFC 9112 section 9.3.1).
-    retried: u64,
-    failed: Vec<String>,
-}
-
-/// One `GET /notes.txt` on `stream`: `Ok(Some(response))`, `Ok(None)` if the connection was
-/// closed before a single byte of the answer came, or the error.
-fn exchange(
-    stream: &mut TcpStream,
-    pending: &mut Vec<u8>,
-) -> std::io::Result<Option<support::HttpResponse>> {
-    let sent = stream.write_all(b"GET /notes.txt HTTP/1.1\r\nHost: x\r\n\r\n");
-    let mut got = 0;
-    let result = sent.and_then(|()| {
-        support::read_response(pending, false, |buf| {
-            let mut chunk = [0u8; 4096];
-            let n = stream.read(&mut chunk)?;
-            got += n;
-            buf.extend_from_slice(&chunk[..n]);
-            Ok(n)
-        })
-    });
-    match result {
-        Ok(response) => Ok(Some(response)),
-        Err(_) if got == 0 => Ok(None),
-        Err(e) => Err(e),
-    }
-}
 
 /// Requests `/notes.txt` until `stop`: on one keep-alive connection (`keep_alive`), or a new
 /// connection each time.

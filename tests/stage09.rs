@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::stage09::{children, exchange, is_root, signal, site_config, status_field, Tally};
 use support::{binary, fixture, Stage};
 
 const STAGE: Stage = Stage::new("stage09").skipping(&[
@@ -301,67 +302,12 @@ const SIGKILL: i32 = 9;
 const SIGUSR1: i32 = 10;
 const SIGTERM: i32 = 15;
 
-extern "C" {
-    /// glibc's kill(2) (the test package links no libc crate).
-    fn kill(pid: i32, signal: i32) -> i32;
-}
-
-fn signal(pid: u32, number: i32) {
-    // SAFETY: kill takes two integers and touches no memory of ours.
-    let sent = unsafe { kill(pid as i32, number) };
-    assert_eq!(sent, 0, "kill({pid}, {number})");
-}
-
 // ---- Processes: a master that never serves, N workers, replaced when they die ----
-
-/// The pids whose parent is `parent` (from /proc/PID/stat: the field after the name).
-fn children(parent: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid ...": comm may hold spaces, so split after its ')'.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(parent) {
-            found.push(pid);
-        }
-    }
-    found.sort();
-    found
-}
-
-/// The `Name:`-style line of /proc/PID/status, its fields split.
-fn status_field(pid: u32, name: &str) -> Vec<String> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .map(|v| v.split_whitespace().map(str::to_string).collect())
-        .unwrap_or_default()
-}
 
 fn cmdline(pid: u32) -> String {
     fs::read(format!("/proc/{pid}/cmdline"))
         .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
         .unwrap_or_default()
-}
-
-fn is_root() -> bool {
-    status_field(std::process::id(), "Uid")
-        .first()
-        .map(String::as_str)
-        == Some("0")
 }
 
 #[test]
@@ -624,14 +570,6 @@ impl Drop for Run {
     }
 }
 
-/// A config for `root` on an OS-chosen port, logging to `{dir}/access.log`.
-fn site_config(root: &Path, extra: &str) -> String {
-    format!(
-        "root = {:?}\nworkers = 2\n{extra}\n[access_log]\npath = \"{{dir}}/access.log\"\n[[listener]]\naddress = \"127.0.0.1\"\nport = 0\n",
-        root.display().to_string()
-    )
-}
-
 #[test]
 fn term_lets_a_download_in_flight_finish_then_exits() {
     let mut run = Run::start(&site_config(&fixture().root, "[timeouts]\ngrace = 20"));
@@ -741,40 +679,6 @@ fn a_good_reload_replaces_the_workers_with_the_new_config() {
 }
 
 // ANCHOR: reload_under_load
-/// What one client loop saw.
-#[derive(Default, Debug)]
-struct Tally {
-    ok: u64,
-    /// A reused keep-alive connection closed before any byte of the answer: the request was
-    /// never taken (the server closed an idle connection just as it was sent), and an HTTP
-    /// client sends it again on a new connection (RFC 9112 section 9.3.1). Counted, not failed.
-    retried: u64,
-    failed: Vec<String>,
-}
-
-/// One request on `stream`: `Ok(Some(response))`, `Ok(None)` if the connection was closed
-/// before a single byte of the answer came, or the error.
-fn exchange(
-    stream: &mut TcpStream,
-    pending: &mut Vec<u8>,
-) -> std::io::Result<Option<support::HttpResponse>> {
-    let sent = stream.write_all(b"GET /notes.txt HTTP/1.1\r\nHost: x\r\n\r\n");
-    let mut got = 0;
-    let result = sent.and_then(|()| {
-        support::read_response(pending, false, |buf| {
-            let mut chunk = [0u8; 4096];
-            let n = stream.read(&mut chunk)?;
-            got += n;
-            buf.extend_from_slice(&chunk[..n]);
-            Ok(n)
-        })
-    });
-    match result {
-        Ok(response) => Ok(Some(response)),
-        Err(_) if got == 0 => Ok(None),
-        Err(e) => Err(e),
-    }
-}
 
 /// Requests until `stop`: on one keep-alive connection (`keep_alive`), or a new connection
 /// each time.

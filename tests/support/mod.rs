@@ -8,6 +8,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod h2;
+pub mod stage09;
 pub mod tls;
 pub mod ws;
 
