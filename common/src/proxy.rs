@@ -188,6 +188,11 @@ fn parse_v2(buf: &[u8]) -> Parsed {
     if transport != 0x1 || !matches!(family, 0x1 | 0x2) {
         return Parsed::Header(Header::Local, used);
     }
+    let addresses = if family == 0x1 { 12 } else { 36 };
+    if body.len() >= addresses && !tlvs_tile(&body[addresses..]) {
+        // A length that overstates would swallow the client's own first bytes as "TLVs".
+        return Parsed::Invalid("PROXY v2 TLVs do not fill the header's length");
+    }
     let header = if family == 0x1 {
         if body.len() < 12 {
             return Parsed::Invalid("PROXY v2 IPv4 addresses cut short");
@@ -222,6 +227,22 @@ fn parse_v2(buf: &[u8]) -> Parsed {
     };
     // What follows the addresses (TLVs: ALPN, SNI, a CRC...) is skipped, as `used` says.
     Parsed::Header(header, used)
+}
+
+/// Whether `area` is whole TLVs end to end (a type byte, a two-byte length, that many bytes),
+/// as section 2.2.7 lays them out and HAProxy checks them.
+fn tlvs_tile(mut area: &[u8]) -> bool {
+    while !area.is_empty() {
+        let &[_, high, low, ..] = area else {
+            return false;
+        };
+        let end = 3 + usize::from(u16::from_be_bytes([high, low]));
+        let Some(rest) = area.get(end..) else {
+            return false;
+        };
+        area = rest;
+    }
+    true
 }
 // ANCHOR_END: v2
 
@@ -360,6 +381,31 @@ mod tests {
             parse(&v2(0x1, 0x31, &[0u8; 216])),
             Parsed::Header(Header::Local, 232)
         );
+    }
+
+    #[test]
+    fn v2_tlvs_must_fill_the_length_exactly() {
+        // A length of 28 over a 12-byte IPv4 block: the 16 bytes after it are the client's
+        // request, not TLVs, and must not be swallowed.
+        let mut body = vec![127, 0, 0, 1, 127, 0, 0, 1, 0x04, 0xd2, 0x00, 0x50];
+        body.extend_from_slice(b"GET / HTTP/1.1\r\n");
+        assert_eq!(
+            parse(&v2(0x1, 0x11, &body)),
+            Parsed::Invalid("PROXY v2 TLVs do not fill the header's length")
+        );
+        // A TLV cut short (it says 2 bytes, 1 follows), and a lone type byte.
+        for tail in [&[0x01, 0x00, 0x02, b'h'][..], &[0x04][..]] {
+            let mut body = vec![127, 0, 0, 1, 127, 0, 0, 1, 0x04, 0xd2, 0x00, 0x50];
+            body.extend_from_slice(tail);
+            assert!(matches!(parse(&v2(0x1, 0x11, &body)), Parsed::Invalid(_)));
+        }
+        // Two whole TLVs (ALPN "h2", then a NOOP of 0 bytes) tile it.
+        let mut body = vec![127, 0, 0, 1, 127, 0, 0, 1, 0x04, 0xd2, 0x00, 0x50];
+        body.extend_from_slice(&[0x01, 0x00, 0x02, b'h', b'2', 0x04, 0x00, 0x00]);
+        assert!(matches!(
+            parse(&v2(0x1, 0x11, &body)),
+            Parsed::Header(_, 36)
+        ));
     }
 
     #[test]
