@@ -592,3 +592,44 @@ fn head_304_and_if_range_agree_on_the_encoded_file() {
     assert_eq!((strong.status, &strong.body[..]), (206, &b"Z"[..]));
     assert_eq!(strong.header("Content-Range"), Some("bytes 1-1/2"));
 }
+
+/// A sibling replaced (renamed over) while it is being sent: the client gets the old bytes,
+/// whole, under the old length, because the descriptor opened for the answer is what is
+/// sent, not the name.
+#[test]
+fn a_sibling_renamed_over_while_sent_goes_out_whole() {
+    let root = precompressed_root();
+    // 4 MiB of bytes that no two positions share a pattern of (not compressible, not a
+    // multiple of a page), so a mix of old and new would show.
+    let old: Vec<u8> = (0..4 * 1024 * 1024 + 7)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    fs::write(root.join("big.bin"), "original\n").expect("write");
+    fs::write(root.join("big.bin.gz"), &old).expect("write");
+    let run = Run::start(&root.display().to_string(), "precompressed = true", "");
+    let mut conn = run.connect(DIRECT);
+    conn.send(
+        b"GET /big.bin HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n",
+    );
+    // The answer has begun (its first bytes are here) before the name points elsewhere.
+    let mut first = [0u8; 1];
+    conn.stream.read_exact(&mut first).expect("first byte");
+    fs::write(root.join("new.tmp"), b"NEW").expect("write");
+    fs::rename(root.join("new.tmp"), root.join("big.bin.gz")).expect("rename");
+    let mut rest = first.to_vec();
+    rest.extend_from_slice(&conn.read_to_end());
+    let split = support::find(&rest, b"\r\n\r\n").expect("a head") + 4;
+    let head = String::from_utf8_lossy(&rest[..split]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("Content-Encoding: gzip"), "{head}");
+    assert!(
+        head.contains(&format!("Content-Length: {}", old.len())),
+        "{head}"
+    );
+    assert!(rest[split..] == old[..], "the old sibling's bytes, whole");
+    // The next request sees the new sibling.
+    let response = run
+        .connect(DIRECT)
+        .request(&asking("/big.bin", "Accept-Encoding: gzip\r\n"));
+    assert_eq!(response.body, b"NEW");
+}
