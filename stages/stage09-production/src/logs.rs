@@ -26,6 +26,7 @@ use std::mem::ManuallyDrop;
 use std::os::fd::{BorrowedFd, FromRawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 // ANCHOR: say
 /// `eprintln!` for the master, which must not die of its own messages: std's `eprintln!`
@@ -33,13 +34,15 @@ use std::sync::Mutex;
 /// gone: a closed terminal, a log collector that died (Rust ignores SIGPIPE, so the write
 /// returns the error instead of killing us). The master's loop is the whole server: a
 /// message may be lost, the server may not.
+/// The line is formatted first and written in one `write`: std's stderr is unbuffered, so
+/// `writeln!` would write each piece of the format on its own, and a reader could see half.
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        let line = format!("{}\n", format_args!($($arg)*));
+        let _ = std::io::stderr().write_all(line.as_bytes());
     }};
 }
-// master.rs and main.rs use it once attack9's finding 2 is merged (the patch is on the board).
 pub(crate) use say;
 // ANCHOR_END: say
 
@@ -238,6 +241,20 @@ fn stdout_lines(lines: &[u8]) -> Result<(), (io::Error, u64)> {
     match count_lines(&lines[begun_end..]) {
         0 => Ok(()),
         lost => Err((stalled(), lost)),
+    }
+}
+
+/// At exit: the end of a line stdout took only the start of is written, waiting up to
+/// `within` for a reader that has fallen behind, so that the log does not end in half a line.
+pub fn finish_stdout(within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        match stdout_lines(&[]) {
+            Err((e, _)) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            _ => return,
+        }
     }
 }
 

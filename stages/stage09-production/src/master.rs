@@ -335,6 +335,8 @@ impl Master {
             if let Some(deadline) = self.stopping {
                 if self.workers.is_empty() {
                     self.report_dropped();
+                    // A line half taken by a slow reader of stdout is finished (a second at most).
+                    crate::logs::finish_stdout(Duration::from_secs(1));
                     if self.unclean {
                         say!(
                             "stage09: stopped, cutting off requests that outlived the grace period"
