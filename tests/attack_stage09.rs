@@ -22,7 +22,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::stage09::{children, exchange, is_root, signal, site_config, status_field, Tally};
+use support::stage09::{
+    children, exchange, is_root, signal, site_config, spawn_config, status_field, Tally,
+};
 use support::{binary, fixture, Stage, SECRET};
 
 const STAGE: Stage = Stage::new("stage09");
@@ -127,30 +129,7 @@ impl Run {
         let config = dir.join("site.toml");
         let text = text.replace("{dir}", &dir.display().to_string());
         fs::write(&config, &text).expect("write config");
-        let mut child = Command::new(binary("stage09"))
-            .arg("--config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn stage09");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let mut pipe = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push_str(&text);
-            }
-        });
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let (mut child, mut stdout, stderr) = spawn_config(&config);
         let mut ports = Vec::new();
         for _ in 0..text.matches("[[listener]]").count() {
             let mut line = String::new();

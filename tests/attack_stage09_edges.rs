@@ -15,12 +15,13 @@
 mod support;
 
 use std::fs;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{BufRead, ErrorKind, Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{binary, fixture, Client};
+use support::stage09::spawn_config;
+use support::{fixture, Client};
 
 /// A scratch folder of its own for each server.
 fn scratch(name: &str) -> PathBuf {
@@ -60,30 +61,7 @@ impl Run {
         );
         let config = dir.join("site.toml");
         fs::write(&config, text).expect("write config");
-        let mut child = Command::new(binary("stage09"))
-            .arg("--config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn stage09");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let mut pipe = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push_str(&text);
-            }
-        });
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let (child, mut stdout, stderr) = spawn_config(&config);
         let mut ports = Vec::new();
         for _ in 0..2 {
             let mut line = String::new();

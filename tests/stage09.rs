@@ -11,13 +11,15 @@ mod conformance;
 mod support;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::stage09::{children, exchange, is_root, signal, site_config, status_field, Tally};
+use support::stage09::{
+    children, exchange, is_root, signal, site_config, spawn_config, status_field, Tally,
+};
 use support::{binary, fixture, Stage};
 
 const STAGE: Stage = Stage::new("stage09").skipping(&[
@@ -462,15 +464,7 @@ impl Run {
         let dir = scratch("run");
         let config = dir.join("site.toml");
         fs::write(&config, text.replace("{dir}", &dir.display().to_string())).expect("write");
-        let mut child = Command::new(binary("stage09"))
-            .arg("--config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn stage09");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let (child, mut stdout, stderr) = spawn_config(&config);
         let mut line = String::new();
         stdout.read_line(&mut line).expect("startup line");
         // With [metrics], its URL is the next line: `stage09 metrics at http://ADDR/metrics`.
@@ -485,21 +479,6 @@ impl Run {
                 .and_then(|p| p.parse().ok());
         }
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let mut pipe = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push_str(&text);
-            }
-        });
         let port = line
             .rsplit(':')
             .next()

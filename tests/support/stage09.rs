@@ -2,11 +2,44 @@
 //! `/proc/PID/status`, a signal to one of them), its config files, and the client loop's
 //! tally of a load that runs while the server reloads, restarts or stops.
 
-use super::{read_response, HttpResponse};
+use super::{binary, read_response, HttpResponse};
 use std::fs;
-use std::io::{Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+/// `stage09 --config config`, with its stdout (the startup lines) to read, and its stderr
+/// gathered as it comes, by a thread of its own, into the string returned (a full stderr
+/// pipe would stop the master).
+pub fn spawn_config(config: &Path) -> (Child, BufReader<ChildStdout>, Arc<Mutex<String>>) {
+    let mut child = Command::new(binary("stage09"))
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn stage09");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let sink = stderr.clone();
+    let mut pipe = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            sink.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_str(&text);
+        }
+    });
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    (child, stdout, stderr)
+}
 
 extern "C" {
     /// glibc's kill(2) (the test package links no libc crate).
