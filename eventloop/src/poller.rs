@@ -22,7 +22,8 @@ use std::time::Duration;
 pub enum Interest {
     Read,
     Write,
-    /// Registered, but reported for nothing (a paused listener).
+    /// Registered, but reported for nothing (a session waiting on something other than its
+    /// socket, such as a password verdict; a paused listener is deleted instead).
     Nothing,
 }
 
